@@ -1,0 +1,38 @@
+"""Per-batch assignment: permute a batch's targets among its images.
+
+The targets of a mini-batch are a fixed multiset; the Hungarian algorithm
+(scipy's ``linear_sum_assignment``) chooses the one-to-one pairing of images
+and targets with the smallest total Euclidean distance. Because batches are
+reshuffled every epoch, targets travel across the whole data set over time.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+
+def optimal_permutation(embeddings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The permutation ``perm`` minimising sum_i ||embeddings[i] - targets[perm[i]]||.
+
+    embeddings, targets: (B, d). Returns (B,) int64 on the targets' device.
+    """
+    if embeddings.shape != targets.shape:
+        raise ValueError(f"embeddings {tuple(embeddings.shape)} and targets {tuple(targets.shape)} differ in shape.")
+    cost = torch.cdist(embeddings.float(), targets.float()).cpu().numpy()
+    rows, cols = linear_sum_assignment(cost)
+    perm = np.empty_like(cols)
+    perm[rows] = cols
+    return torch.as_tensor(perm, dtype=torch.int64, device=targets.device)
+
+
+def reassign_batch(embeddings: torch.Tensor, targets: torch.Tensor, batch_indices: torch.Tensor) -> torch.Tensor:
+    """Permute ``targets[batch_indices]`` in place so each image gets its best target.
+
+    embeddings: (B, d) clean-view embeddings of the batch; targets: (N, d), all
+    images' targets; batch_indices: (B,). Returns the batch's new targets (B, d).
+    """
+    batch_targets = targets[batch_indices]
+    new_targets = batch_targets[optimal_permutation(embeddings, batch_targets)]
+    targets[batch_indices] = new_targets
+    return new_targets

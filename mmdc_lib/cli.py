@@ -1,0 +1,130 @@
+"""Command line: ``python -m mmdc_lib train --dataset NAME ...``.
+
+Bad input (unknown data set, missing data, corrupt checkpoint) ends with a
+one-line message on stderr and exit status 2, no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from .config import PRESETS, preset
+from .data import DATASETS, load_dataset
+from .estimator import images_to_uint8_nchw
+from .metrics import NMI_AVERAGING, evaluate_clustering
+from .train import CheckpointError, Trainer, resolve_device
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mmdc_lib", description="Multi-Modal Deep Clustering.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train on a data set and write metrics, checkpoint and figures")
+    train.add_argument("--dataset", default="digits", help=f"one of: {', '.join(DATASETS)} (default: digits)")
+    train.add_argument("--preset", default=None, help="settings to use (default: the data set's own; 'digits' for a folder)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--epochs", type=int, default=None, help="override the preset; lr milestones and refine_epoch scale with it")
+    train.add_argument("--subset", type=int, default=None, help="train on a random subset of this many images")
+    train.add_argument("--out", default=None, help="output folder (default: runs/DATASET-seedS)")
+    train.add_argument("--data-dir", default=None, help="where the data set lives or is downloaded to (default: ./data)")
+    train.add_argument("--no-download", action="store_true", help="never download; fail if the data is missing")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if it exists")
+    train.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def resolve_config(args: argparse.Namespace):
+    name = args.preset or ("digits" if args.dataset == "folder" else args.dataset)
+    config = preset(name)
+    config.seed = args.seed
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise ValueError(f"--epochs={args.epochs} should be >= 1.")
+        scale = args.epochs / config.epochs
+        config.lr_milestones = tuple(max(1, round(m * scale)) for m in config.lr_milestones)
+        if config.refine_epoch is not None:
+            config.refine_epoch = round(config.refine_epoch * scale)
+        config.epochs = args.epochs
+    return config
+
+
+def write_figures(out: Path, images: np.ndarray, labels: np.ndarray, scores, class_names, history) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_cluster_grid, plot_confusion, plot_history
+
+    figures = {"clusters.png": plot_cluster_grid(images, labels), "history.png": plot_history(history)}
+    if scores is not None:
+        figures["confusion.png"] = plot_confusion(scores.confusion, class_names)
+    for name, figure in figures.items():
+        figure.savefig(out / name, dpi=110, bbox_inches="tight")
+        plt.close(figure)
+
+
+def train(args: argparse.Namespace) -> dict:
+    if args.dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(DATASETS)}.")
+    if args.preset is not None and args.preset not in PRESETS:
+        raise ValueError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}.")
+    config = resolve_config(args)
+    device = resolve_device(args.device)
+    data = load_dataset(args.dataset, args.data_dir, download=not args.no_download)
+    images_nhwc, labels = data.images, data.labels
+    if args.subset is not None:
+        if not 2 <= args.subset:
+            raise ValueError(f"--subset={args.subset} should be >= 2.")
+        chosen = np.sort(np.random.default_rng(0).permutation(len(images_nhwc))[: args.subset])
+        images_nhwc = images_nhwc[chosen]
+        labels = labels[chosen] if labels is not None else None
+    out = Path(args.out or f"runs/{args.dataset}-seed{args.seed}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(config.to_json())
+    images, _ = images_to_uint8_nchw(images_nhwc)
+    start = time.perf_counter()
+    result = Trainer(config, images, labels=labels, device=device, out_dir=out, progress=not args.no_progress).fit(resume=args.resume)
+    metrics = {
+        "dataset": args.dataset,
+        "n_images": int(len(images)),
+        "seed": args.seed,
+        "epochs": config.epochs,
+        "device": str(device),
+        "fit": result.fit_score,
+        "seconds_this_process": time.perf_counter() - start,
+        "seconds_training": float(sum(entry["seconds"] for entry in result.history)),
+    }
+    scores = None
+    if labels is not None:
+        scores = evaluate_clustering(labels, result.labels)
+        metrics.update(acc=scores.acc, nmi=scores.nmi, ari=scores.ari, nmi_averaging=NMI_AVERAGING,
+                       confusion=scores.confusion.tolist())
+    metrics["history"] = result.history
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    np.save(out / "labels.npy", result.labels)
+    write_figures(out, images_nhwc, result.labels, scores, data.class_names, result.history)
+    summary = {k: round(metrics[k], 4) for k in ("acc", "nmi", "ari", "fit") if k in metrics}
+    print(f"{args.dataset} seed {args.seed}: {summary} -> {out}")
+    return metrics
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        train(args)
+    except (ValueError, TypeError, FileNotFoundError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: every finished epoch is in the checkpoint; rerun with --resume", file=sys.stderr)
+        return 130
+    return 0

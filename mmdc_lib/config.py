@@ -1,0 +1,183 @@
+"""Configuration: plain dataclasses, and the paper's settings as named presets.
+
+Every run saves its resolved :class:`MMDCConfig` as JSON beside its results, so
+a figure can always be traced back to the exact settings that produced it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+ROTATION_SCHEDULES = ("joint", "alternating", "none")
+MEAN_KINDS = ("auto", "onehot", "random", "orthogonal")
+NETWORKS = ("small", "vgg", "resnet18")
+
+
+@dataclass
+class AugmentConfig:
+    """Batch augmentation, applied with tensor ops to whole mini-batches.
+
+    Geometric parameters are fractions of the image side; ``crop_scale`` is
+    the range of the random crop's side (1.0 = whole image, > 1 zooms out) that
+    is then resized to the network's input size. A crop smaller than the image
+    lies anywhere inside it; ``translate`` shifts it by up to that much more.
+    """
+
+    crop_scale: tuple[float, float] = (1.0, 1.0)
+    translate: float = 0.0  # extra shift of the crop centre, fraction of the side
+    rotation_degrees: float = 0.0
+    hflip: bool = False
+    color_jitter: Optional[tuple[float, float, float, float]] = None  # brightness, contrast, saturation, hue
+    grayscale_p: float = 0.0
+    eval_crop: float = 1.0  # side of the centre crop used as the "clean" view
+
+
+@dataclass
+class MMDCConfig:
+    """Everything that defines an MMDC run (model, targets, optimiser, schedule)."""
+
+    n_clusters: int = 10
+    embedding_dim: Optional[int] = None  # None -> n_clusters, as in the paper
+    sigma: float = 0.0  # std of the per-dimension noise around each mixture mean
+    means: str = "auto"  # "auto" = one-hot when d == k, else random unit vectors
+    network: str = "small"
+    input_size: int = 16  # images are resized to input_size x input_size
+    epochs: int = 40
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4  # applied only to weights with more than one dimension
+    lr_milestones: tuple[int, ...] = (30,)
+    lr_gamma: float = 0.1
+    rotation: str = "joint"  # "joint" (summed loss), "alternating" (the authors'), "none"
+    rotation_weight: float = 0.5
+    refine_epoch: Optional[int] = None  # None: no k-means refinement
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    seed: int = 0
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension d after resolving the ``None`` default."""
+        return self.embedding_dim if self.embedding_dim is not None else self.n_clusters
+
+    def validate(self) -> "MMDCConfig":
+        """Raise ValueError/TypeError naming the first bad setting; return self."""
+        _check_int("n_clusters", self.n_clusters, minimum=2)
+        if self.embedding_dim is not None:
+            _check_int("embedding_dim", self.embedding_dim, minimum=2)
+        if not isinstance(self.sigma, (int, float)) or not self.sigma >= 0:
+            raise ValueError(f"sigma={self.sigma!r} should be a number >= 0.")
+        if self.means not in MEAN_KINDS:
+            raise ValueError(f"means={self.means!r} should be one of {MEAN_KINDS}.")
+        if self.means == "onehot" and self.dim != self.n_clusters:
+            raise ValueError(
+                f"means='onehot' needs embedding_dim == n_clusters, got {self.dim} != {self.n_clusters}; "
+                "use means='random' or 'orthogonal'."
+            )
+        if self.means == "orthogonal" and self.dim < self.n_clusters:
+            raise ValueError(f"means='orthogonal' needs embedding_dim >= n_clusters, got {self.dim} < {self.n_clusters}.")
+        if self.network not in NETWORKS:
+            raise ValueError(f"network={self.network!r} should be one of {NETWORKS}.")
+        _check_int("input_size", self.input_size, minimum=8)
+        _check_int("epochs", self.epochs, minimum=1)
+        _check_int("batch_size", self.batch_size, minimum=2)
+        if self.rotation not in ROTATION_SCHEDULES:
+            raise ValueError(f"rotation={self.rotation!r} should be one of {ROTATION_SCHEDULES}.")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr!r} should be > 0.")
+        if self.refine_epoch is not None:
+            _check_int("refine_epoch", self.refine_epoch, minimum=0)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "MMDCConfig":
+        values = dict(values)
+        augment = AugmentConfig(**values.pop("augment", {}))
+        for key in ("crop_scale", "color_jitter"):
+            if getattr(augment, key) is not None:
+                setattr(augment, key, tuple(getattr(augment, key)))
+        values["lr_milestones"] = tuple(values.get("lr_milestones", ()))
+        return cls(augment=augment, **values)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} should be an int, got {type(value).__name__}.")
+    if value < minimum:
+        raise ValueError(f"{name}={value} should be >= {minimum}.")
+
+
+# --- Presets -----------------------------------------------------------------
+# The CIFAR/STL/MNIST presets are the settings published with the paper's code
+# (Shiran & Weinshall, ICPR 2020, arXiv:1912.02678; the authors' README, which
+# produced Table 1's CIFAR-10, CIFAR-100-20 and STL-10 rows). `digits` and
+# `fashion-mnist` are ours, tuned for a 2-core CPU (see benchmarks/).
+
+_CIFAR_AUGMENT = AugmentConfig(
+    crop_scale=(20 / 32, 20 / 32), hflip=True,
+    color_jitter=(0.4, 0.4, 0.4, 0.125), grayscale_p=0.2, eval_crop=20 / 32,
+)
+
+
+def _digits() -> MMDCConfig:
+    """scikit-learn's 8x8 digits upsampled to 16x16; strong affine augmentation."""
+    return MMDCConfig(
+        n_clusters=10, network="small", input_size=16, epochs=40, lr_milestones=(30,),
+        rotation="joint", rotation_weight=0.5,
+        augment=AugmentConfig(crop_scale=(0.8, 1.2), translate=0.2, rotation_degrees=25.0),
+    )
+
+
+def _mnist() -> MMDCConfig:
+    """Authors' MNIST command: small VGG, no rotation, 50 epochs, x0.1 at 40, refine from 20."""
+    return MMDCConfig(
+        n_clusters=10, network="vgg", input_size=32, epochs=50, lr_milestones=(40,), lr_gamma=0.1,
+        nesterov=False, rotation="none", refine_epoch=20, weight_decay=5e-4,
+        augment=AugmentConfig(crop_scale=(16 / 28, 24 / 28), rotation_degrees=25.0, eval_crop=20 / 28),
+    )
+
+
+def _fashion_mnist() -> MMDCConfig:
+    """Ours: a CPU-affordable schedule for all 70k Fashion-MNIST images (see benchmarks/fashion_mnist.py)."""
+    return MMDCConfig(
+        n_clusters=10, network="small", input_size=20, epochs=8, lr_milestones=(6,), batch_size=256,
+        rotation="joint", rotation_weight=0.5,
+        augment=AugmentConfig(crop_scale=(0.8, 1.0), translate=0.15, rotation_degrees=10.0, hflip=True),
+    )
+
+
+def _resnet_preset(n_clusters: int, weight_decay: float, input_size: int, augment: AugmentConfig) -> MMDCConfig:
+    """Authors' ResNet-18 commands: 400 epochs, lr x0.2 at 300, refinement from 350, alternating rotation."""
+    return MMDCConfig(
+        n_clusters=n_clusters, network="resnet18", input_size=input_size, epochs=400, lr_milestones=(300,),
+        lr_gamma=0.2, nesterov=False, weight_decay=weight_decay, rotation="alternating",
+        refine_epoch=350, augment=augment,
+    )
+
+
+PRESETS = {
+    "digits": _digits,
+    "mnist": _mnist,
+    "fashion-mnist": _fashion_mnist,
+    "cifar10": lambda: _resnet_preset(10, 5e-4, 32, _CIFAR_AUGMENT),
+    "cifar100-20": lambda: _resnet_preset(20, 1e-4, 32, _CIFAR_AUGMENT),
+    "stl10": lambda: _resnet_preset(
+        10, 5e-4, 64, dataclasses.replace(_CIFAR_AUGMENT, crop_scale=(64 / 96, 64 / 96), eval_crop=64 / 96)
+    ),
+}
+
+
+def preset(name: str) -> MMDCConfig:
+    """A fresh copy of the named preset; ValueError for an unknown name."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
+    return PRESETS[name]()

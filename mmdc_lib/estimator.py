@@ -1,0 +1,204 @@
+"""``MMDC``: a scikit-learn-style estimator around the trainer, for any small image set."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from .augment import clean_view
+from .config import AugmentConfig, MMDCConfig
+from .targets import nearest_mean
+from .train import Trainer, resolve_device
+
+# Per-image optimisation steps that sufficed on small data sets (see GUIDE.md: count steps, not epochs).
+TARGET_STEPS = 600
+
+AUGMENTATIONS = {
+    "affine": AugmentConfig(crop_scale=(0.8, 1.2), translate=0.2, rotation_degrees=25.0),
+    "color": AugmentConfig(
+        crop_scale=(0.7, 1.0), translate=0.1, rotation_degrees=10.0, hflip=True,
+        color_jitter=(0.4, 0.4, 0.4, 0.1), grayscale_p=0.2,
+    ),
+    "none": AugmentConfig(),
+}
+
+
+def images_to_uint8_nchw(X, input_range: Optional[tuple[float, float]] = None) -> tuple[torch.Tensor, tuple[float, float]]:
+    """Validate an image array and return it as a uint8 tensor (N, C, H, W) plus its value range.
+
+    X: (N, H, W) or (N, H, W, C) with C in {1, 3}; uint8 is used as is, any
+    other real dtype is scaled linearly from ``input_range`` (default: its own
+    min and max) to 0..255.
+    """
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    X = np.asarray(X)
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)) or X.dtype == bool:
+        raise TypeError(f"X should be a numeric array of images (uint8 or float), got dtype {X.dtype}.")
+    if X.ndim not in (3, 4):
+        raise ValueError(
+            f"X should be images of shape (N, H, W) or (N, H, W, C), got a {X.ndim}-d array of shape {X.shape}."
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"X is empty: found array with 0 images (shape {X.shape}).")
+    if X.ndim == 3:
+        X = X[..., None]
+    if X.shape[3] not in (1, 3):
+        raise ValueError(f"images should have 1 or 3 channels (last axis), got {X.shape[3]} (shape {X.shape}).")
+    if min(X.shape[1:3]) < 2:
+        raise ValueError(f"images should be at least 2x2 pixels, got {X.shape[1]}x{X.shape[2]}.")
+    if X.dtype == np.uint8:
+        scaled, value_range = X, (0.0, 255.0)
+    else:
+        X = X.astype(np.float64)
+        if not np.isfinite(X).all():
+            raise ValueError("Input X contains NaN or infinity.")
+        value_range = input_range if input_range is not None else (float(X.min()), float(X.max()))
+        low, high = value_range
+        scaled = np.round(np.clip((X - low) / max(high - low, 1e-12), 0, 1) * 255).astype(np.uint8)
+    return torch.from_numpy(np.ascontiguousarray(scaled.transpose(0, 3, 1, 2))), value_range
+
+
+class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Multi-Modal Deep Clustering (Shiran & Weinshall, ICPR 2020) as a scikit-learn estimator.
+
+    Parameters mirror :class:`mmdc_lib.config.MMDCConfig`; ``None`` means
+    "choose from the data": ``input_size`` from the image side (16 to 20),
+    ``epochs`` so that training takes about 600 optimisation steps,
+    ``augmentation="auto"`` affine for grayscale, affine + colour for RGB.
+    ``n_init`` trains that many models and keeps the one whose clean
+    embeddings lie closest to their targets (no labels are used).
+
+    Attributes after ``fit``: ``labels_`` (N,), ``cluster_centers_`` (k, d),
+    ``embedding_`` (N, d), ``fit_score_``, ``history_``, ``config_``, ``n_iter_``.
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 10,
+        *,
+        embedding_dim: Optional[int] = None,
+        sigma: float = 0.0,
+        means: str = "auto",
+        network: str = "small",
+        input_size: Optional[int] = None,
+        epochs: Optional[int] = None,
+        batch_size: int = 128,
+        lr: float = 0.05,
+        weight_decay: float = 5e-4,
+        rotation: str = "joint",
+        rotation_weight: float = 0.5,
+        refine_epoch: Optional[int] = None,
+        augmentation: Union[str, AugmentConfig] = "auto",
+        n_init: int = 1,
+        device: str = "auto",
+        seed: int = 0,
+        verbose: bool = False,
+    ):
+        self.n_clusters = n_clusters
+        self.embedding_dim = embedding_dim
+        self.sigma = sigma
+        self.means = means
+        self.network = network
+        self.input_size = input_size
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.rotation = rotation
+        self.rotation_weight = rotation_weight
+        self.refine_epoch = refine_epoch
+        self.augmentation = augmentation
+        self.n_init = n_init
+        self.device = device
+        self.seed = seed
+        self.verbose = verbose
+
+    def _resolve_config(self, images: torch.Tensor, seed: int) -> MMDCConfig:
+        n_samples, channels, height, width = images.shape
+        if isinstance(self.augmentation, AugmentConfig):
+            augment = self.augmentation
+        elif self.augmentation == "auto":
+            augment = AUGMENTATIONS["affine" if channels == 1 else "color"]
+        elif self.augmentation in AUGMENTATIONS:
+            augment = AUGMENTATIONS[self.augmentation]
+        else:
+            raise ValueError(f"augmentation={self.augmentation!r} should be 'auto', {', '.join(map(repr, AUGMENTATIONS))} or an AugmentConfig.")
+        if not isinstance(self.batch_size, int) or self.batch_size < 2:
+            raise ValueError(f"batch_size={self.batch_size!r} should be an int >= 2.")
+        steps_per_epoch = math.ceil(n_samples / self.batch_size)
+        epochs = self.epochs if self.epochs is not None else max(5, math.ceil(TARGET_STEPS / steps_per_epoch))
+        input_size = self.input_size if self.input_size is not None else min(max(min(height, width), 16), 20)
+        return MMDCConfig(
+            n_clusters=self.n_clusters, embedding_dim=self.embedding_dim, sigma=self.sigma, means=self.means,
+            network=self.network, input_size=input_size, epochs=epochs,
+            batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+            lr_milestones=(max(1, int(0.75 * epochs)),) if isinstance(epochs, int) else (), rotation=self.rotation,
+            rotation_weight=self.rotation_weight, refine_epoch=self.refine_epoch, augment=augment, seed=seed,
+        ).validate()
+
+    def fit(self, X, y=None) -> "MMDC":
+        """Train on images X ((N, H, W) or (N, H, W, C)); ``y`` is ignored (unsupervised)."""
+        MMDCConfig(n_clusters=self.n_clusters).validate()  # names a bad n_clusters before anything else
+        images, self.input_range_ = images_to_uint8_nchw(X)
+        if images.shape[0] < self.n_clusters:
+            raise ValueError(f"n_samples={images.shape[0]} should be >= n_clusters={self.n_clusters}.")
+        if isinstance(self.n_init, bool) or not isinstance(self.n_init, int) or self.n_init < 1:
+            raise ValueError(f"n_init={self.n_init!r} should be an int >= 1.")
+        best = None
+        for restart in range(self.n_init):
+            config = self._resolve_config(images, seed=self.seed + restart)
+            trainer = Trainer(config, images, device=self.device, progress=self.verbose)
+            result = trainer.fit()
+            if best is None or result.fit_score < best[1].fit_score:
+                best = (config, result)
+        self.config_, result = best
+        self._model = result.model.eval()
+        self._device = resolve_device(self.device)
+        self.image_shape_ = tuple(np.asarray(X).shape[1:]) if np.asarray(X).ndim == 4 else tuple(np.asarray(X).shape[1:]) + (1,)
+        self.cluster_centers_ = result.means.numpy()
+        self.embedding_ = result.embeddings.numpy()
+        self.labels_ = result.labels
+        self.fit_score_ = result.fit_score
+        self.history_ = result.history
+        self.n_iter_ = self.config_.epochs
+        return self
+
+    def _images_like_fit(self, X) -> torch.Tensor:
+        check_is_fitted(self, "cluster_centers_")
+        images, _ = images_to_uint8_nchw(X, self.input_range_)
+        shape = (images.shape[2], images.shape[3], images.shape[1])
+        if shape != self.image_shape_:
+            raise ValueError(f"X has images of shape {shape}, but MMDC was fitted on images of shape {self.image_shape_}.")
+        return images
+
+    @torch.no_grad()
+    def transform(self, X) -> np.ndarray:
+        """Unit-norm embeddings of the clean views, (N, d) float32."""
+        images = self._images_like_fit(X)
+        size, crop = self.config_.input_size, self.config_.augment.eval_crop
+        chunks = [
+            self._model(clean_view(images[i : i + 1024].to(self._device), size, crop)).cpu()
+            for i in range(0, len(images), 1024)
+        ]
+        return torch.cat(chunks).numpy()
+
+    def predict(self, X) -> np.ndarray:
+        """Cluster of each image: the nearest mixture mean to its embedding, (N,) int64."""
+        embeddings = torch.from_numpy(self.transform(X))
+        return nearest_mean(embeddings, torch.from_numpy(self.cluster_centers_)).numpy()
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        return self.fit(X).labels_
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "cluster_centers_")
+
+
+__all__ = ["MMDC", "NotFittedError", "images_to_uint8_nchw"]

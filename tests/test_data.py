@@ -1,0 +1,175 @@
+"""Loaders on small files written here in the exact on-disk formats of the real data sets.
+
+Nothing can be downloaded in CI, so each test writes a miniature copy of the
+data set. torchvision verifies CIFAR and STL files against the MD5 sums of the
+real releases; these tests get past that check deliberately, by replacing the
+expected sums with those of the files they wrote (``patch_md5``), and nothing else.
+"""
+import gzip
+import hashlib
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from torchvision import datasets
+
+from mmdc_lib.data import load_dataset, load_image_folder, read_idx
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def patch_md5(monkeypatch, dataset_class, folder: Path, *list_names: str) -> None:
+    """Point torchvision's integrity check at the MD5 sums of the miniature files (visible on purpose)."""
+    for list_name in list_names:
+        entries = getattr(dataset_class, list_name)
+        if isinstance(entries, dict):  # the `meta` entry of CIFAR
+            monkeypatch.setattr(dataset_class, list_name, {**entries, "md5": md5(folder / entries["filename"])})
+        else:
+            monkeypatch.setattr(dataset_class, list_name, [[name, md5(folder / name)] for name, _ in entries])
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+
+
+def write_mnist_files(folder: Path, compress: bool, n_train: int = 12, n_test: int = 5):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test),
+    }
+    for name, array in arrays.items():
+        write_idx(folder / name, array, compress)
+    return arrays
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_fashion_mnist_loads_from_a_flat_folder_of_idx_files_like_debians(tmp_path, compress):
+    arrays = write_mnist_files(tmp_path, compress)
+    data = load_dataset("fashion-mnist", tmp_path, download=False)
+    assert data.images.shape == (17, 28, 28, 1) and data.images.dtype == np.uint8
+    assert np.array_equal(data.images[12:, ..., 0], arrays["t10k-images-idx3-ubyte"])  # test split after train
+    assert np.array_equal(data.labels[:12], arrays["train-labels-idx1-ubyte"])
+    assert data.class_names[0] == "T-shirt/top"
+
+
+@pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_mnist_like_sets_load_from_torchvisions_own_layout(tmp_path, name, folder):
+    arrays = write_mnist_files(tmp_path / folder / "raw", compress=False)
+    data = load_dataset(name, tmp_path, download=False)
+    assert data.images.shape == (17, 28, 28, 1)
+    assert np.array_equal(data.images[:12, ..., 0], arrays["train-images-idx3-ubyte"])
+
+
+def test_read_idx_rejects_a_truncated_file(tmp_path):
+    path = tmp_path / "bad-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 3]) + (5).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + b"\x00" * 10)
+    with pytest.raises(ValueError, match="truncated"):
+        read_idx(path)
+
+
+def write_pickle(path: Path, content: dict) -> None:
+    with open(path, "wb") as handle:
+        pickle.dump(content, handle)
+
+
+def test_cifar10_loads_train_and_test_batches_in_the_python_pickle_format(tmp_path, monkeypatch):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    batches = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batches[name] = {"data": rng.integers(0, 256, (3, 3072), dtype=np.uint8), "labels": rng.integers(0, 10, 3).tolist()}
+        write_pickle(folder / name, batches[name])
+    write_pickle(folder / "batches.meta", {"label_names": [f"class{i}" for i in range(10)]})
+    patch_md5(monkeypatch, datasets.CIFAR10, folder, "train_list", "test_list", "meta")
+    data = load_dataset("cifar10", tmp_path, download=False)
+    assert data.images.shape == (18, 32, 32, 3)
+    first = batches["data_batch_1"]["data"][0].reshape(3, 32, 32).transpose(1, 2, 0)
+    assert np.array_equal(data.images[0], first)
+    assert data.labels[-3:].tolist() == batches["test_batch"]["labels"]
+
+
+def test_cifar10_with_wrong_checksums_is_reported_as_missing_or_corrupt(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "data_batch_1").write_bytes(b"not a pickle")
+    with pytest.raises(FileNotFoundError, match="cifar10 not found in"):
+        load_dataset("cifar10", tmp_path, download=False)
+
+
+def test_cifar100_20_reads_the_coarse_superclass_labels(tmp_path, monkeypatch):
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    coarse = {}
+    for name in ("train", "test"):
+        coarse[name] = rng.integers(0, 20, 4).tolist()
+        write_pickle(folder / name, {"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
+                                     "fine_labels": rng.integers(0, 100, 4).tolist(), "coarse_labels": coarse[name]})
+    write_pickle(folder / "meta", {"fine_label_names": [f"f{i}" for i in range(100)],
+                                   "coarse_label_names": [f"super{i}" for i in range(20)]})
+    patch_md5(monkeypatch, datasets.CIFAR100, folder, "train_list", "test_list", "meta")
+    data = load_dataset("cifar100-20", tmp_path, download=False)
+    assert data.labels.tolist() == coarse["train"] + coarse["test"]
+    assert data.class_names[3] == "super3" and len(data.class_names) == 20
+
+
+def test_stl10_loads_the_labelled_train_and_test_binaries(tmp_path, monkeypatch):
+    folder = tmp_path / "stl10_binary"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    images = {}
+    for split, n in (("train", 3), ("test", 2), ("unlabeled", 1)):
+        # STL-10 stores each image as 3 x 96 x 96 bytes in column-major order.
+        images[split] = rng.integers(0, 256, (n, 96, 96, 3), dtype=np.uint8)
+        images[split].transpose(0, 3, 2, 1).tofile(folder / f"{split}_X.bin")
+        if split != "unlabeled":
+            (rng.integers(1, 11, n).astype(np.uint8)).tofile(folder / f"{split}_y.bin")  # labels are 1-based
+    (folder / "class_names.txt").write_text("\n".join(f"c{i}" for i in range(10)))
+    patch_md5(monkeypatch, datasets.STL10, folder, "train_list", "test_list")
+    data = load_dataset("stl10", tmp_path, download=False)
+    assert data.images.shape == (5, 96, 96, 3)
+    assert np.array_equal(data.images[:3], images["train"]) and np.array_equal(data.images[3:], images["test"])
+    assert data.labels.min() >= 0 and data.labels.max() <= 9
+
+
+def test_image_folder_loads_files_with_subfolder_labels_and_resizes(tmp_path):
+    for label, color in (("cats", 30), ("dogs", 200)):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            Image.new("RGB", (20 + i, 20), (color, color, 0)).save(tmp_path / label / f"{i}.png")
+    data = load_image_folder(tmp_path, size=16)
+    assert data.images.shape == (6, 16, 16, 3)
+    assert data.class_names == ["cats", "dogs"] and data.labels.tolist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_image_folder_without_images_raises(tmp_path):
+    with pytest.raises(ValueError, match="no image files"):
+        load_image_folder(tmp_path)
+
+
+def test_digits_are_embedded_and_scaled_to_uint8():
+    data = load_dataset("digits")
+    assert data.images.shape == (1797, 8, 8, 1) and data.images.dtype == np.uint8
+    assert data.images.max() == 255 and len(set(data.labels.tolist())) == 10
+
+
+def test_unknown_dataset_and_missing_directory_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="unknown dataset 'imagenet'"):
+        load_dataset("imagenet")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_dataset("cifar10", tmp_path / "nowhere", download=False)

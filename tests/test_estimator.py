@@ -1,0 +1,123 @@
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+
+from mmdc_lib import MMDC
+from mmdc_lib.estimator import NotFittedError
+
+FAST = dict(epochs=2, batch_size=32, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def digits_images():
+    digits = load_digits()
+    return digits.images[:120], digits.target[:120]
+
+
+@pytest.fixture(scope="module")
+def fitted(digits_images):
+    return MMDC(n_clusters=10, **FAST).fit(digits_images[0])
+
+
+def test_fit_returns_self_and_sets_labels_and_centers(digits_images):
+    model = MMDC(n_clusters=10, **FAST)
+    assert model.fit(digits_images[0]) is model
+    assert model.labels_.shape == (120,) and model.labels_.min() >= 0 and model.labels_.max() < 10
+    assert model.cluster_centers_.shape == (10, 10)
+    assert len(model.history_) == 2 and model.n_iter_ == 2
+
+
+def test_predict_on_the_training_images_gives_labels_(fitted, digits_images):
+    assert np.array_equal(fitted.predict(digits_images[0]), fitted.labels_)
+
+
+def test_transform_returns_unit_norm_embeddings_of_shape_n_by_d(fitted, digits_images):
+    embeddings = fitted.transform(digits_images[0][:7])
+    assert embeddings.shape == (7, 10)
+    assert np.allclose(np.linalg.norm(embeddings, axis=1), 1, atol=1e-5)
+
+
+def test_fit_predict_equals_fit_labels(digits_images):
+    images = digits_images[0]
+    assert np.array_equal(MMDC(n_clusters=10, **FAST).fit_predict(images), MMDC(n_clusters=10, **FAST).fit(images).labels_)
+
+
+def test_same_seed_gives_identical_cpu_runs_and_another_seed_does_not(digits_images):
+    images = digits_images[0]
+    first = MMDC(n_clusters=10, seed=3, **FAST).fit(images)
+    second = MMDC(n_clusters=10, seed=3, **FAST).fit(images)
+    other = MMDC(n_clusters=10, seed=4, **FAST).fit(images)
+    assert np.array_equal(first.embedding_, second.embedding_)
+    assert first.history_[-1]["mse"] == second.history_[-1]["mse"]
+    assert not np.array_equal(first.embedding_, other.embedding_)
+
+
+def test_embedding_dim_different_from_n_clusters_works(digits_images):
+    model = MMDC(n_clusters=4, embedding_dim=7, sigma=0.1, **FAST).fit(digits_images[0])
+    assert model.cluster_centers_.shape == (4, 7)
+    assert model.transform(digits_images[0][:3]).shape == (3, 7)
+
+
+def test_colour_images_uint8_nhwc_are_accepted():
+    images = np.random.default_rng(0).integers(0, 256, (40, 12, 12, 3), dtype=np.uint8)
+    model = MMDC(n_clusters=3, **FAST).fit(images)
+    assert model.labels_.shape == (40,)
+    assert model.config_.augment.color_jitter is not None  # "auto" picked the colour augmentation
+
+
+@pytest.mark.parametrize("rotation", ["alternating", "none"])
+def test_other_rotation_schedules_and_refinement_run(digits_images, rotation):
+    model = MMDC(n_clusters=10, rotation=rotation, refine_epoch=1, **FAST).fit(digits_images[0])
+    assert model.history_[-1]["rotation_loss"] > 0 if rotation == "alternating" else model.history_[-1]["rotation_loss"] == 0
+
+
+def test_n_init_keeps_the_restart_with_the_lowest_fit_score(digits_images):
+    images = digits_images[0]
+    best = MMDC(n_clusters=10, n_init=2, **FAST).fit(images)
+    singles = [MMDC(n_clusters=10, seed=s, **FAST).fit(images).fit_score_ for s in (0, 1)]
+    assert best.fit_score_ == pytest.approx(min(singles))
+
+
+def test_estimator_clones_and_repr_like_scikit_learn():
+    model = MMDC(n_clusters=5, sigma=0.2)
+    assert clone(model).get_params()["sigma"] == 0.2
+    assert "n_clusters=5" in repr(model)
+
+
+# --- bad input: each message names the problem -------------------------------
+@pytest.mark.parametrize(
+    "X,kwargs,error,message",
+    [
+        (np.full((20, 8, 8), np.nan), {}, ValueError, "Input X contains NaN or infinity"),
+        (np.full((20, 8, 8), np.inf), {}, ValueError, "Input X contains NaN or infinity"),
+        (np.zeros((5, 8, 8)), {"n_clusters": 10}, ValueError, r"n_samples=5 should be >= n_clusters=10\."),
+        (np.zeros((20, 8, 8)), {"n_clusters": 1}, ValueError, "n_clusters=1 should be >= 2"),
+        (np.zeros((20, 8, 8)), {"n_clusters": 2.5}, TypeError, "n_clusters should be an int"),
+        (np.zeros(64), {}, ValueError, r"should be images of shape \(N, H, W\) or \(N, H, W, C\), got a 1-d array"),
+        (np.zeros((20, 64)), {}, ValueError, "got a 2-d array"),
+        (np.zeros((0, 8, 8)), {}, ValueError, "X is empty"),
+        (np.zeros((20, 8, 8, 2)), {}, ValueError, "1 or 3 channels"),
+        (np.array([["a"] * 4] * 4, dtype=object).reshape(1, 4, 4), {}, TypeError, "numeric array"),
+        (np.zeros((20, 8, 8)), {"sigma": -1.0}, ValueError, "sigma=-1.0 should be a number >= 0"),
+        (np.zeros((20, 8, 8)), {"rotation": "sometimes"}, ValueError, "rotation='sometimes' should be one of"),
+        (np.zeros((20, 8, 8)), {"augmentation": "heavy"}, ValueError, "augmentation='heavy' should be"),
+        (np.zeros((20, 8, 8)), {"means": "onehot", "embedding_dim": 3, "n_clusters": 4}, ValueError, "needs embedding_dim == n_clusters"),
+        (np.zeros((20, 8, 8)), {"device": "tpu"}, ValueError, "device='tpu' is not a device"),
+    ],
+)
+def test_bad_input_raises_an_error_that_names_the_problem(X, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        MMDC(**{"epochs": 1, **kwargs}).fit(X)
+
+
+def test_predict_and_transform_before_fit_raise_not_fitted_error():
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        MMDC().predict(np.zeros((3, 8, 8)))
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        MMDC().transform(np.zeros((3, 8, 8)))
+
+
+def test_images_of_another_size_than_fitted_are_rejected(fitted):
+    with pytest.raises(ValueError, match=r"X has images of shape \(10, 10, 1\), but MMDC was fitted on images of shape \(8, 8, 1\)"):
+        fitted.predict(np.zeros((3, 10, 10)))

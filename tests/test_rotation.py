@@ -1,0 +1,21 @@
+import pytest
+import torch
+
+from mmdc_lib.rotation import rotate_batch
+
+
+def test_rotate_batch_returns_four_rotations_with_labels():
+    images = torch.arange(2 * 1 * 3 * 3, dtype=torch.float32).view(2, 1, 3, 3)
+    rotated, labels = rotate_batch(images)
+    assert rotated.shape == (8, 1, 3, 3)
+    assert labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert torch.equal(rotated[:2], images)
+    # 90 degrees counter-clockwise: the top row becomes the left column, read upwards.
+    assert rotated[2, 0, :, 0].tolist() == images[0, 0, 0, :].flip(0).tolist()
+    assert torch.equal(rotated[4], images[0].flip(1).flip(2))  # 180 degrees
+    assert torch.equal(torch.rot90(rotated[6], 1, dims=(1, 2)), images[0])  # 270 + 90 = 360
+
+
+def test_rotate_batch_rejects_non_square_images():
+    with pytest.raises(ValueError, match="square"):
+        rotate_batch(torch.zeros(2, 1, 3, 4))

@@ -31,7 +31,8 @@ def _uniform(low: float, high: float, n: int, generator: torch.Generator | None)
 def _resample(images: torch.Tensor, theta: torch.Tensor, size: int) -> torch.Tensor:
     """Sample a size x size view of each image through the affine maps theta (B, 2, 3)."""
     grid = F.affine_grid(theta.to(images.device), [images.shape[0], images.shape[1], size, size], align_corners=False)
-    return F.grid_sample(to_float(images), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    views = F.grid_sample(to_float(images), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return views.contiguous(memory_format=torch.channels_last)  # the layout the models use
 
 
 def clean_view(images: torch.Tensor, size: int, eval_crop: float = 1.0) -> torch.Tensor:

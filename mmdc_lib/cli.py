@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from .config import PRESETS, preset
+from .config import PRESETS, ROTATION_SCHEDULES, preset
 from .data import DATASETS, load_dataset
 from .estimator import images_to_uint8_nchw
 from .metrics import NMI_AVERAGING, evaluate_clustering
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", default=None, help="settings to use (default: the data set's own; 'digits' for a folder)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--epochs", type=int, default=None, help="override the preset; lr milestones and refine_epoch scale with it")
+    train.add_argument("--rotation", choices=ROTATION_SCHEDULES, default=None, help="override the preset's rotation schedule")
     train.add_argument("--subset", type=int, default=None, help="train on a random subset of this many images")
     train.add_argument("--out", default=None, help="output folder (default: runs/DATASET-seedS)")
     train.add_argument("--data-dir", default=None, help="where the data set lives or is downloaded to (default: ./data)")
@@ -45,6 +46,8 @@ def resolve_config(args: argparse.Namespace):
     name = args.preset or ("digits" if args.dataset == "folder" else args.dataset)
     config = preset(name)
     config.seed = args.seed
+    if args.rotation is not None:
+        config.rotation = args.rotation
     if args.epochs is not None:
         if args.epochs < 1:
             raise ValueError(f"--epochs={args.epochs} should be >= 1.")

@@ -131,7 +131,7 @@ _CIFAR_AUGMENT = AugmentConfig(
 def _digits() -> MMDCConfig:
     """scikit-learn's 8x8 digits upsampled to 16x16; strong affine augmentation."""
     return MMDCConfig(
-        n_clusters=10, network="small", input_size=16, epochs=40, lr_milestones=(30,),
+        n_clusters=10, network="small", input_size=16, epochs=70, lr_milestones=(55,), batch_size=64,
         rotation="joint", rotation_weight=0.5,
         augment=AugmentConfig(crop_scale=(0.8, 1.2), translate=0.2, rotation_degrees=25.0),
     )
@@ -149,7 +149,7 @@ def _mnist() -> MMDCConfig:
 def _fashion_mnist() -> MMDCConfig:
     """Ours: a CPU-affordable schedule for all 70k Fashion-MNIST images (see benchmarks/fashion_mnist.py)."""
     return MMDCConfig(
-        n_clusters=10, network="small", input_size=20, epochs=8, lr_milestones=(6,), batch_size=256,
+        n_clusters=10, network="small", input_size=20, epochs=15, lr_milestones=(12,), batch_size=128,
         rotation="joint", rotation_weight=0.5,
         augment=AugmentConfig(crop_scale=(0.8, 1.0), translate=0.15, rotation_degrees=10.0, hflip=True),
     )

@@ -4,7 +4,8 @@ One epoch (joint schedule):
   for each mini-batch (index slices of a fresh randperm):
     1. embed the clean view in eval mode, no grad;
     2. permute the batch's targets among its images (Hungarian algorithm);
-    3. train on an augmented view: MSE to the targets + w * rotation cross-entropy.
+    3. train on an augmented view: MSE to the targets + w * rotation cross-entropy
+       on one randomly rotated copy of each augmented image.
 The alternating schedule (the authors') runs a full rotation pass first, then
 the clustering pass with MSE only. From ``refine_epoch`` on, targets come from
 k-means on all embeddings and step 2 stops.
@@ -33,7 +34,7 @@ from .augment import augment_batch, clean_view, random_affine_view
 from .config import MMDCConfig
 from .metrics import align_labels, evaluate_clustering
 from .models import MMDCNet, parameter_groups
-from .rotation import rotate_batch
+from .rotation import rotate_batch, rotate_randomly
 from .targets import mixture_means, nearest_mean, sample_targets
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -95,7 +96,8 @@ class Trainer:
 
         torch.manual_seed(config.seed)  # model initialisation
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.model = MMDCNet(config.network, images.shape[1], config.dim).to(self.device)
+        # channels_last lets oneDNN (CPU) and cuDNN pick faster convolution kernels: ~1.5x on 2 CPU cores.
+        self.model = MMDCNet(config.network, images.shape[1], config.dim).to(self.device, memory_format=torch.channels_last)
         self.optimizer = torch.optim.SGD(
             parameter_groups(self.model, config.weight_decay), lr=config.lr, momentum=config.momentum,
             nesterov=config.nesterov,
@@ -224,10 +226,12 @@ class Trainer:
             self.model.train()
             views = augment_batch(images, config.input_size, config.augment, self.generator)
             if joint:
-                rotated, rotation_labels = rotate_batch(views)
-                features = self.model.features(rotated)
-                embeddings = self.model.embed_features(features[: len(batch)])  # the un-rotated quarter
-                rotation_loss = F.cross_entropy(self.model.rotation_head(features), rotation_labels)
+                # One randomly rotated copy per image (half the cost of all four rotations), in the same
+                # forward pass as the upright views so BatchNorm sees both.
+                rotated, rotation_labels = rotate_randomly(views, self.generator)
+                features = self.model.features(torch.cat([views, rotated]))
+                embeddings = self.model.embed_features(features[: len(batch)])
+                rotation_loss = F.cross_entropy(self.model.rotation_head(features[len(batch) :]), rotation_labels)
             else:
                 embeddings = self.model(views)
                 rotation_loss = torch.zeros((), device=self.device)

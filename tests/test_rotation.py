@@ -19,3 +19,13 @@ def test_rotate_batch_returns_four_rotations_with_labels():
 def test_rotate_batch_rejects_non_square_images():
     with pytest.raises(ValueError, match="square"):
         rotate_batch(torch.zeros(2, 1, 3, 4))
+
+
+def test_rotate_randomly_rotates_each_image_by_its_label():
+    from mmdc_lib.rotation import rotate_randomly
+
+    images = torch.rand(16, 1, 5, 5)
+    rotated, labels = rotate_randomly(images, torch.Generator().manual_seed(0))
+    assert rotated.shape == images.shape and len(set(labels.tolist())) > 1
+    for image, turned, quarter in zip(images, rotated, labels.tolist()):
+        assert torch.equal(turned, torch.rot90(image, quarter, dims=(1, 2)))

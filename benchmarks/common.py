@@ -1,0 +1,70 @@
+"""Shared helpers for the benchmarks: run the CLI, time it, baselines on raw pixels, save results."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.cluster import AgglomerativeClustering, KMeans
+
+from mmdc_lib.metrics import evaluate_clustering
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def machine() -> dict:
+    return {
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def run_training(args: list[str], out: Path) -> dict:
+    """``python -m mmdc_lib train ARGS --out OUT``; returns its metrics.json plus the wall time."""
+    start = time.perf_counter()
+    command = [sys.executable, "-m", "mmdc_lib", "train", *args, "--out", str(out), "--no-progress"]
+    subprocess.run(command, cwd=ROOT, check=True)
+    metrics = json.loads((out / "metrics.json").read_text())
+    metrics["wall_seconds"] = time.perf_counter() - start
+    return metrics
+
+
+def pixel_baselines(images: np.ndarray, labels: np.ndarray, n_clusters: int, seeds, ward: bool = True) -> dict:
+    """k-means (one run per seed) and Ward agglomerative clustering on raw pixels scaled to [0, 1]."""
+    pixels = images.reshape(len(images), -1).astype(np.float32) / 255
+    results = {"kmeans": [evaluate_clustering(labels, KMeans(n_clusters, n_init=10, random_state=s).fit_predict(pixels)).as_dict() for s in seeds]}
+    if ward:
+        results["ward"] = [evaluate_clustering(labels, AgglomerativeClustering(n_clusters, linkage="ward").fit_predict(pixels)).as_dict()]
+    for runs in results.values():
+        for run in runs:
+            run.pop("confusion")
+    return results
+
+
+def summary(runs: list[dict], keys=("acc", "nmi", "ari")) -> dict:
+    """Mean, standard deviation, min and max of each key over runs."""
+    out = {}
+    for key in keys:
+        values = [run[key] for run in runs]
+        out[key] = {"mean": statistics.fmean(values), "std": statistics.pstdev(values), "min": min(values), "max": max(values)}
+    return out
+
+
+def save(name: str, payload: dict, lines: list[str]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2))
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"saved {RESULTS / name}.json and .md")

@@ -31,8 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", default=None, help="settings to use (default: the data set's own; 'digits' for a folder)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--epochs", type=int, default=None, help="override the preset; lr milestones and refine_epoch scale with it")
+    train.add_argument("--n-clusters", type=int, default=None,
+                       help="override the preset (default for a folder: the number of labelled sub-folders)")
     train.add_argument("--rotation", choices=ROTATION_SCHEDULES, default=None, help="override the preset's rotation schedule")
-    train.add_argument("--subset", type=int, default=None, help="train on a random subset of this many images")
+    train.add_argument("--subset", type=int, default=None, help="train on a random subset of this many images (the same subset for every seed)")
     train.add_argument("--out", default=None, help="output folder (default: runs/DATASET-seedS)")
     train.add_argument("--data-dir", default=None, help="where the data set lives or is downloaded to (default: ./data)")
     train.add_argument("--no-download", action="store_true", help="never download; fail if the data is missing")
@@ -69,7 +71,7 @@ def write_figures(out: Path, images: np.ndarray, labels: np.ndarray, scores, cla
 
     figures = {"clusters.png": plot_cluster_grid(images, labels), "history.png": plot_history(history)}
     if scores is not None:
-        figures["confusion.png"] = plot_confusion(scores.confusion, class_names)
+        figures["confusion.png"] = plot_confusion(scores.confusion, class_names, scores.cluster_ids)
     for name, figure in figures.items():
         figure.savefig(out / name, dpi=110, bbox_inches="tight")
         plt.close(figure)
@@ -84,6 +86,13 @@ def train(args: argparse.Namespace) -> dict:
     device = resolve_device(args.device)
     data = load_dataset(args.dataset, args.data_dir, download=not args.no_download)
     images_nhwc, labels = data.images, data.labels
+    if args.n_clusters is not None:
+        config.n_clusters = args.n_clusters
+    elif args.dataset == "folder":
+        if not data.class_names:
+            raise ValueError("the folder has no labelled sub-folders: say how many clusters with --n-clusters.")
+        config.n_clusters = len(data.class_names)
+    config.validate()
     if args.subset is not None:
         if not 2 <= args.subset:
             raise ValueError(f"--subset={args.subset} should be >= 2.")
@@ -110,7 +119,7 @@ def train(args: argparse.Namespace) -> dict:
     if labels is not None:
         scores = evaluate_clustering(labels, result.labels)
         metrics.update(acc=scores.acc, nmi=scores.nmi, ari=scores.ari, nmi_averaging=NMI_AVERAGING,
-                       confusion=scores.confusion.tolist())
+                       confusion=scores.confusion.tolist(), confusion_cluster_ids=scores.cluster_ids.tolist())
     metrics["history"] = result.history
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     np.save(out / "labels.npy", result.labels)

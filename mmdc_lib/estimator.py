@@ -66,6 +66,11 @@ def images_to_uint8_nchw(X, input_range: Optional[tuple[float, float]] = None) -
     return torch.from_numpy(np.ascontiguousarray(scaled.transpose(0, 3, 1, 2))), value_range
 
 
+def _image_shape(images: torch.Tensor) -> tuple[int, int, int]:
+    """(H, W, C) of a uint8 batch (N, C, H, W)."""
+    return (images.shape[2], images.shape[3], images.shape[1])
+
+
 class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
     """Multi-Modal Deep Clustering (Shiran & Weinshall, ICPR 2020) as a scikit-learn estimator.
 
@@ -163,7 +168,7 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.config_, result = best
         self._model = result.model.eval()
         self._device = resolve_device(self.device)
-        self.image_shape_ = tuple(np.asarray(X).shape[1:]) if np.asarray(X).ndim == 4 else tuple(np.asarray(X).shape[1:]) + (1,)
+        self.image_shape_ = _image_shape(images)
         self.cluster_centers_ = result.means.numpy()
         self.embedding_ = result.embeddings.numpy()
         self.labels_ = result.labels
@@ -175,7 +180,7 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
     def _images_like_fit(self, X) -> torch.Tensor:
         check_is_fitted(self, "cluster_centers_")
         images, _ = images_to_uint8_nchw(X, self.input_range_)
-        shape = (images.shape[2], images.shape[3], images.shape[1])
+        shape = _image_shape(images)
         if shape != self.image_shape_:
             raise ValueError(f"X has images of shape {shape}, but MMDC was fitted on images of shape {self.image_shape_}.")
         return images

@@ -59,10 +59,12 @@ class ClusteringScores:
     nmi: float
     ari: float
     confusion: np.ndarray  # (n_classes, n_clusters), clusters reordered to their matched classes
+    cluster_ids: np.ndarray  # (n_clusters,), the cluster label of each confusion column
 
     def as_dict(self) -> dict:
         values = asdict(self)
         values["confusion"] = self.confusion.tolist()
+        values["cluster_ids"] = self.cluster_ids.tolist()
         return values
 
 
@@ -72,7 +74,7 @@ def evaluate_clustering(y_true, y_pred) -> ClusteringScores:
     The confusion matrix has one row per class; its columns are the clusters,
     ordered so that matched clusters sit on the diagonal (unmatched ones last).
     """
-    counts, _, _ = contingency(y_true, y_pred)
+    counts, _, clusters = contingency(y_true, y_pred)
     rows, cols = linear_sum_assignment(counts, maximize=True)
     order = list(cols[np.argsort(rows)]) + [c for c in range(counts.shape[1]) if c not in set(cols)]
     return ClusteringScores(
@@ -80,6 +82,7 @@ def evaluate_clustering(y_true, y_pred) -> ClusteringScores:
         nmi=float(normalized_mutual_info_score(y_true, y_pred, average_method=NMI_AVERAGING)),
         ari=float(adjusted_rand_score(y_true, y_pred)),
         confusion=counts[:, order],
+        cluster_ids=clusters[order],
     )
 
 

@@ -7,7 +7,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
-def plot_confusion(confusion: np.ndarray, class_names: Optional[Sequence[str]] = None, ax=None, title: str = "Confusion matrix"):
+def plot_confusion(
+    confusion: np.ndarray, class_names: Optional[Sequence[str]] = None, cluster_ids: Optional[Sequence[int]] = None,
+    ax=None, title: str = "Confusion matrix",
+):
     """Rows: true classes; columns: clusters, matched clusters on the diagonal (see metrics.evaluate_clustering)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(1 + 0.45 * confusion.shape[1], 1 + 0.45 * confusion.shape[0]))
@@ -17,6 +20,8 @@ def plot_confusion(confusion: np.ndarray, class_names: Optional[Sequence[str]] =
             ax.text(col, row, str(count), ha="center", va="center", fontsize=7,
                     color="white" if count > confusion.max() / 2 else "black")
     ax.set_xlabel("cluster (matched order)")
+    if cluster_ids is not None:
+        ax.set_xticks(range(len(cluster_ids)), [str(c) for c in cluster_ids], fontsize=7)
     ax.set_ylabel("true class")
     if class_names is not None and len(class_names) == confusion.shape[0]:
         ax.set_yticks(range(len(class_names)), class_names, fontsize=7)

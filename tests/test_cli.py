@@ -97,3 +97,21 @@ def test_checkpoint_of_another_configuration_is_refused(uninterrupted, tmp_path)
     (tmp_path / "checkpoint.pt").write_bytes((uninterrupted / "checkpoint.pt").read_bytes())
     result = run_cli("train", *[a if a != "1" else "2" for a in SMALL_RUN], "--out", str(tmp_path), "--resume")
     assert_one_line_error(result, "different configuration")
+
+
+def test_folder_of_own_images_trains_and_reports_metrics_from_subfolder_labels(tmp_path):
+    from PIL import Image
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for label, level in (("dark", 40), ("bright", 210)):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(12):
+            pixels = np.clip(rng.normal(level, 20, (12, 12)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "images" / label / f"{i}.png")
+    out = tmp_path / "run"
+    result = run_cli("train", "--dataset", "folder", "--data-dir", str(tmp_path / "images"), "--epochs", "1",
+                     "--device", "cpu", "--no-progress", "--out", str(out), "--preset", "digits")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_images"] == 24 and 0 <= metrics["acc"] <= 1

@@ -121,3 +121,24 @@ def test_predict_and_transform_before_fit_raise_not_fitted_error():
 def test_images_of_another_size_than_fitted_are_rejected(fitted):
     with pytest.raises(ValueError, match=r"X has images of shape \(10, 10, 1\), but MMDC was fitted on images of shape \(8, 8, 1\)"):
         fitted.predict(np.zeros((3, 10, 10)))
+
+
+def test_float_images_are_rescaled_from_their_own_range(digits_images):
+    raw = digits_images[0]  # floats 0..16, as scikit-learn ships them
+    as_uint8 = np.round(raw / 16 * 255).astype(np.uint8)
+    from_floats = MMDC(n_clusters=10, **FAST).fit(raw)
+    from_bytes = MMDC(n_clusters=10, **FAST).fit(as_uint8)
+    assert from_floats.input_range_ == (0.0, 16.0)
+    assert np.array_equal(from_floats.embedding_, from_bytes.embedding_)
+
+
+def test_default_epochs_aim_at_about_two_thousand_steps():
+    images = np.zeros((640, 8, 8), dtype=np.uint8)
+    config = MMDC(n_clusters=10)._resolve_config(torch_images(images), seed=0)
+    assert config.epochs == 200 and config.lr_milestones == (160,)  # 10 batches of 64 per epoch
+
+
+def torch_images(images):
+    from mmdc_lib.estimator import images_to_uint8_nchw
+
+    return images_to_uint8_nchw(images)[0]

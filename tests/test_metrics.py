@@ -35,6 +35,7 @@ def test_nmi_and_ari_agree_with_scikit_learn_arithmetic_nmi():
 def test_confusion_matrix_puts_matched_clusters_on_the_diagonal():
     scores = evaluate_clustering([0, 0, 1, 1, 1, 2], [2, 2, 0, 0, 1, 1])
     assert scores.confusion.tolist() == [[2, 0, 0], [0, 2, 1], [0, 0, 1]]
+    assert scores.cluster_ids.tolist() == [2, 0, 1]
     assert np.trace(scores.confusion) / scores.confusion.sum() == pytest.approx(scores.acc)
 
 

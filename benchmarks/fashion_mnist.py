@@ -8,10 +8,11 @@ Usage: python benchmarks/fashion_mnist.py [--seeds 0 1] [--data-dir /usr/share/d
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 
-from common import machine, pixel_baselines, run_training, save, summary
+from common import RESULTS, machine, pixel_baselines, run_training, save, summary
 
 from mmdc_lib.data import load_dataset
 
@@ -23,11 +24,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--data-dir", default=DEBIAN_DIR)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--append", action="store_true", help="keep the saved runs of other seeds and add these")
     args = parser.parse_args()
+    saved = RESULTS / "fashion_mnist.json"
+    earlier = json.loads(saved.read_text())["mmdc"] if args.append and saved.exists() else []
 
     data = load_dataset("fashion-mnist", args.data_dir, download=False)
     payload = {"machine": machine(), "n_images": len(data.images),
-               "baselines": pixel_baselines(data.images, data.labels, 10, args.seeds, ward=False), "mmdc": []}
+               "baselines": pixel_baselines(data.images, data.labels, 10, args.seeds, ward=False),
+               "mmdc": [run for run in earlier if run["seed"] not in args.seeds]}
     with tempfile.TemporaryDirectory() as scratch:
         for seed in args.seeds:
             metrics = run_training(["--dataset", "fashion-mnist", "--data-dir", args.data_dir, "--no-download",
@@ -40,7 +45,7 @@ def main() -> None:
     kmeans = summary(payload["baselines"]["kmeans"])
     lines = [f"# Fashion-MNIST ({payload['n_images']} images, train+test), preset `fashion-mnist`", "",
              "| method | seed | ACC | NMI | ARI | wall s |", "|---|---|---|---|---|---|",
-             f"| k-means (raw pixels), mean of {len(args.seeds)} | - | {kmeans['acc']['mean']:.3f} | {kmeans['nmi']['mean']:.3f} | {kmeans['ari']['mean']:.3f} | |"]
+             f"| k-means (raw pixels), seeds {args.seeds} | - | {kmeans['acc']['mean']:.3f} | {kmeans['nmi']['mean']:.3f} | {kmeans['ari']['mean']:.3f} | |"]
     for run in payload["mmdc"]:
         lines.append(f"| MMDC ({run['device']}) | {run['seed']} | {run['acc']:.3f} | {run['nmi']:.3f} | {run['ari']:.3f} | {run['wall_seconds']:.0f} |")
     mmdc = summary(payload["mmdc"])

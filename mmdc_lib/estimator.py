@@ -1,7 +1,6 @@
 """``MMDC``: a scikit-learn-style estimator around the trainer, for any small image set."""
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Optional, Union
 
@@ -11,10 +10,9 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from .augment import clean_view
 from .config import AugmentConfig, MMDCConfig
 from .targets import nearest_mean
-from .train import Trainer, resolve_device
+from .train import Trainer, embed_images, resolve_device
 
 # Optimisation steps of the digits preset (70 epochs x 28 batches of 64), which benchmarks/digits.py
 # measures: on small data sets count steps, not epochs.
@@ -185,16 +183,10 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"X has images of shape {shape}, but MMDC was fitted on images of shape {self.image_shape_}.")
         return images
 
-    @torch.no_grad()
     def transform(self, X) -> np.ndarray:
         """Unit-norm embeddings of the clean views, (N, d) float32."""
         images = self._images_like_fit(X)
-        size, crop = self.config_.input_size, self.config_.augment.eval_crop
-        chunks = [
-            self._model(clean_view(images[i : i + 1024].to(self._device), size, crop)).cpu()
-            for i in range(0, len(images), 1024)
-        ]
-        return torch.cat(chunks).numpy()
+        return embed_images(self._model, images, self.config_.input_size, self.config_.augment.eval_crop).cpu().numpy()
 
     def predict(self, X) -> np.ndarray:
         """Cluster of each image: the nearest mixture mean to its embedding, (N,) int64."""

@@ -39,17 +39,22 @@ def contingency(y_true, y_pred) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return counts, classes, clusters
 
 
-def best_matching(y_true, y_pred) -> dict[int, int]:
-    """The one-to-one map cluster -> class that maximises agreement (Hungarian algorithm)."""
+def _matched(y_true, y_pred):
+    """Contingency counts, class and cluster ids, and the Hungarian matching (rows, cols) of the counts."""
     counts, classes, clusters = contingency(y_true, y_pred)
     rows, cols = linear_sum_assignment(counts, maximize=True)
+    return counts, classes, clusters, rows, cols
+
+
+def best_matching(y_true, y_pred) -> dict[int, int]:
+    """The one-to-one map cluster -> class that maximises agreement (Hungarian algorithm)."""
+    _, classes, clusters, rows, cols = _matched(y_true, y_pred)
     return {int(clusters[c]): int(classes[r]) for r, c in zip(rows, cols)}
 
 
 def cluster_accuracy(y_true, y_pred) -> float:
     """Fraction of samples whose cluster maps to their class under the best one-to-one matching."""
-    counts, _, _ = contingency(y_true, y_pred)
-    rows, cols = linear_sum_assignment(counts, maximize=True)
+    counts, _, _, rows, cols = _matched(y_true, y_pred)
     return float(counts[rows, cols].sum() / counts.sum())
 
 
@@ -74,8 +79,7 @@ def evaluate_clustering(y_true, y_pred) -> ClusteringScores:
     The confusion matrix has one row per class; its columns are the clusters,
     ordered so that matched clusters sit on the diagonal (unmatched ones last).
     """
-    counts, _, clusters = contingency(y_true, y_pred)
-    rows, cols = linear_sum_assignment(counts, maximize=True)
+    counts, _, clusters, rows, cols = _matched(y_true, y_pred)
     order = list(cols[np.argsort(rows)]) + [c for c in range(counts.shape[1]) if c not in set(cols)]
     return ClusteringScores(
         acc=float(counts[rows, cols].sum() / counts.sum()),

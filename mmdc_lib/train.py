@@ -57,6 +57,15 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return device
 
 
+@torch.no_grad()
+def embed_images(model: MMDCNet, images: torch.Tensor, size: int, eval_crop: float, batch_size: int = 1024) -> torch.Tensor:
+    """Clean-view embeddings (N, d) of uint8 images (N, C, H, W), in eval mode, on the model's device."""
+    model.eval()
+    device = next(model.parameters()).device
+    chunks = [model(clean_view(images[i : i + batch_size].to(device), size, eval_crop)) for i in range(0, len(images), batch_size)]
+    return torch.cat(chunks)
+
+
 @dataclass
 class TrainResult:
     model: MMDCNet
@@ -171,13 +180,9 @@ class Trainer:
             batches.pop()
         return batches
 
-    @torch.no_grad()
-    def embed_all(self, batch_size: int = 1024) -> torch.Tensor:
+    def embed_all(self) -> torch.Tensor:
         """Clean-view embeddings of every image, (N, d), on the device."""
-        self.model.eval()
-        size, crop = self.config.input_size, self.config.augment.eval_crop
-        chunks = [self.model(clean_view(self.images[i : i + batch_size], size, crop)) for i in range(0, len(self.images), batch_size)]
-        return torch.cat(chunks)
+        return embed_images(self.model, self.images, self.config.input_size, self.config.augment.eval_crop)
 
     def _rotation_pass(self) -> float:
         """The authors' alternating schedule: all four rotations of every image, random crops only."""

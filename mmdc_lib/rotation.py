@@ -26,6 +26,8 @@ def rotate_randomly(images: torch.Tensor, generator: torch.Generator | None = No
     images: (B, C, H, W). Returns ``(rotated, labels)``: (B, C, H, W) and (B,) int64 in {0..3}.
     """
     labels = torch.randint(N_ROTATIONS, (images.shape[0],), generator=generator).to(images.device)
-    every, _ = rotate_batch(images)  # (4B, ...), rotation-major
-    rows = labels * images.shape[0] + torch.arange(images.shape[0], device=images.device)
-    return every[rows], labels
+    rotated = images.clone()
+    for quarter in range(1, N_ROTATIONS):  # rotate only the images drawn for each quarter turn
+        chosen = labels == quarter
+        rotated[chosen] = torch.rot90(images[chosen], quarter, dims=(2, 3))
+    return rotated, labels

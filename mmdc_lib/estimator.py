@@ -14,8 +14,8 @@ from .config import AugmentConfig, MMDCConfig
 from .targets import nearest_mean
 from .train import Trainer, embed_images, resolve_device
 
-# Optimisation steps of the digits preset (70 epochs x 28 batches of 64), which benchmarks/digits.py
-# measures: on small data sets count steps, not epochs.
+# Optimisation steps of a default fit (benchmarks/estimator_defaults.py measures it; the digits preset
+# needs fewer, 40 epochs x 28 batches of 64): on small data sets count steps, not epochs.
 TARGET_STEPS = 2000
 
 AUGMENTATIONS = {
@@ -73,7 +73,7 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
     """Multi-Modal Deep Clustering (Shiran & Weinshall, ICPR 2020) as a scikit-learn estimator.
 
     Parameters mirror :class:`mmdc_lib.config.MMDCConfig`; ``None`` means
-    "choose from the data": ``input_size`` from the image side (16 to 20),
+    "choose from the data": ``input_size`` the image side, clipped to 8..20,
     ``epochs`` so that training takes about 2,000 optimisation steps
     (at least 5 epochs), with the learning rate cut ten-fold at 80%,
     ``augmentation="auto"`` affine for grayscale, affine + colour for RGB.
@@ -139,7 +139,7 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"batch_size={self.batch_size!r} should be an int >= 2.")
         steps_per_epoch = math.ceil(n_samples / self.batch_size)
         epochs = self.epochs if self.epochs is not None else max(5, math.ceil(TARGET_STEPS / steps_per_epoch))
-        input_size = self.input_size if self.input_size is not None else min(max(min(height, width), 16), 20)
+        input_size = self.input_size if self.input_size is not None else min(max(min(height, width), 8), 20)
         return MMDCConfig(
             n_clusters=self.n_clusters, embedding_dim=self.embedding_dim, sigma=self.sigma, means=self.means,
             network=self.network, input_size=input_size, epochs=epochs,

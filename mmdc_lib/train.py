@@ -21,7 +21,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -268,8 +268,12 @@ class Trainer:
         return entry
 
     # --- the run -------------------------------------------------------------
-    def fit(self, resume: bool = False) -> TrainResult:
-        """Train until ``config.epochs``; with ``resume`` continue from the checkpoint in out_dir."""
+    def fit(self, resume: bool = False, on_epoch_end: Optional[Callable[["Trainer", dict], None]] = None) -> TrainResult:
+        """Train until ``config.epochs``; with ``resume`` continue from the checkpoint in out_dir.
+
+        ``on_epoch_end(trainer, entry)`` is called after each epoch's checkpoint, e.g. to record
+        ``trainer.embed_all()`` for a figure; it must not change the trainer.
+        """
         if resume:
             if self.checkpoint_path is None:
                 raise ValueError("resume needs an output directory that holds the checkpoint.")
@@ -290,6 +294,8 @@ class Trainer:
             self.history.append(entry)
             if self.out_dir is not None:
                 self.save_checkpoint()
+            if on_epoch_end is not None:
+                on_epoch_end(self, entry)
             bar.update(1)
             bar.set_postfix({k: f"{entry[k]:.3f}" for k in ("mse", "fit", "acc") if k in entry})
         bar.close()

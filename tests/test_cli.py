@@ -11,7 +11,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL_RUN = ["--dataset", "digits", "--subset", "300", "--epochs", "6", "--seed", "1", "--device", "cpu", "--no-progress"]
+SMALL_RUN = ["--dataset", "digits", "--subset", "300", "--epochs", "10", "--seed", "1", "--device", "cpu", "--no-progress"]
 
 
 def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -44,10 +44,10 @@ def uninterrupted(tmp_path_factory):
 def test_train_writes_metrics_checkpoint_config_and_figures(uninterrupted):
     metrics = json.loads((uninterrupted / "metrics.json").read_text())
     assert {"acc", "nmi", "ari", "history", "nmi_averaging"} <= metrics.keys()
-    assert len(metrics["history"]) == 6 and [e["epoch"] for e in metrics["history"]] == list(range(1, 7))
+    assert len(metrics["history"]) == 10 and [e["epoch"] for e in metrics["history"]] == list(range(1, 11))
     checkpoint = torch.load(uninterrupted / "checkpoint.pt", weights_only=False)
-    assert isinstance(checkpoint["epoch"], int) and checkpoint["epoch"] == 6
-    assert json.loads((uninterrupted / "config.json").read_text())["epochs"] == 6
+    assert isinstance(checkpoint["epoch"], int) and checkpoint["epoch"] == 10
+    assert json.loads((uninterrupted / "config.json").read_text())["epochs"] == 10
     for figure in ("confusion.png", "clusters.png", "history.png"):
         assert (uninterrupted / figure).stat().st_size > 1000
 
@@ -69,7 +69,7 @@ def test_run_killed_mid_training_resumes_to_the_uninterrupted_result(uninterrupt
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     killed_at = torch.load(checkpoint, weights_only=False)["epoch"]
-    assert 2 <= killed_at < 6, "the run should be killed mid-training"
+    assert 2 <= killed_at < 10, "the run should be killed mid-training"
     assert not (tmp_path / "metrics.json").exists()
     resumed = run_cli("train", *SMALL_RUN, "--out", str(tmp_path), "--resume")
     assert resumed.returncode == 0, resumed.stderr

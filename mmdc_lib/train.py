@@ -66,6 +66,25 @@ def embed_images(model: MMDCNet, images: torch.Tensor, size: int, eval_crop: flo
     return torch.cat(chunks)
 
 
+def mmdc_loss(
+    embeddings: torch.Tensor, targets: torch.Tensor, rotation_logits: Optional[torch.Tensor] = None,
+    rotation_labels: Optional[torch.Tensor] = None, rotation_weight: float = 0.5,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The joint objective: MSE to the targets + ``rotation_weight`` x rotation cross-entropy.
+
+    embeddings, targets: (B, d); rotation_logits: (R, 4) and rotation_labels: (R,), or None for no
+    rotation term. The MSE is the squared distance per image averaged over the batch (the authors'
+    nn.MSELoss also divides by d, which shrinks the clustering gradient d-fold against the rotation loss).
+    Returns ``(total, mse, rotation)``, scalars.
+    """
+    mse = ((embeddings - targets) ** 2).sum(dim=1).mean()
+    if rotation_logits is None:
+        rotation = torch.zeros((), device=embeddings.device)
+    else:
+        rotation = F.cross_entropy(rotation_logits, rotation_labels)
+    return mse + rotation_weight * rotation, mse, rotation
+
+
 @dataclass
 class TrainResult:
     model: MMDCNet
@@ -230,20 +249,18 @@ class Trainer:
                 batch_targets = reassign_batch(clean, self.targets, batch_on_device)
             self.model.train()
             views = augment_batch(images, config.input_size, config.augment, self.generator)
+            rotation_logits = rotation_labels = None
             if joint:
                 # One randomly rotated copy per image (half the cost of all four rotations), in the same
                 # forward pass as the upright views so BatchNorm sees both.
                 rotated, rotation_labels = rotate_randomly(views, self.generator)
                 features = self.model.features(torch.cat([views, rotated]))
                 embeddings = self.model.embed_features(features[: len(batch)])
-                rotation_loss = F.cross_entropy(self.model.rotation_head(features[len(batch) :]), rotation_labels)
+                rotation_logits = self.model.rotation_head(features[len(batch) :])
             else:
                 embeddings = self.model(views)
-                rotation_loss = torch.zeros((), device=self.device)
-            # Squared distance per image, averaged over the batch. (The authors' nn.MSELoss also divides
-            # by d, which shrinks the clustering gradient d-fold against the rotation loss.)
-            mse = ((embeddings - batch_targets) ** 2).sum(dim=1).mean()
-            self._step(mse + config.rotation_weight * rotation_loss)
+            loss, mse, rotation_loss = mmdc_loss(embeddings, batch_targets, rotation_logits, rotation_labels, config.rotation_weight)
+            self._step(loss)
             mse_total += mse.item()
             rotation_total += rotation_loss.item()
         return mse_total / len(batches), rotation_total / len(batches)

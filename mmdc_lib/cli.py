@@ -62,10 +62,7 @@ def resolve_config(args: argparse.Namespace):
 
 
 def write_figures(out: Path, images: np.ndarray, labels: np.ndarray, scores, class_names, history) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # no backend switch: called from a notebook, inline figures must keep working
 
     from .plots import plot_cluster_grid, plot_confusion, plot_history
 

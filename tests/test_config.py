@@ -21,3 +21,9 @@ def test_published_resnet_presets_match_the_authors_settings():
 def test_unknown_preset_names_the_choices():
     with pytest.raises(ValueError, match="unknown preset 'imagenet'; choose one of"):
         preset("imagenet")
+
+
+def test_every_published_benchmark_row_has_a_preset():
+    from mmdc_lib.published import MMDC_TABLE_1
+
+    assert set(MMDC_TABLE_1) <= set(PRESETS)

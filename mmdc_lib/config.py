@@ -131,7 +131,7 @@ _CIFAR_AUGMENT = AugmentConfig(
 def _digits() -> MMDCConfig:
     """scikit-learn's 8x8 digits at their own size; strong affine augmentation.
 
-    At 8x8 a run is ~3x cheaper than upsampled to 16x16 and no worse (benchmarks/digits.py).
+    At 8x8 a run is 2-3x cheaper than upsampled to 16x16 and no worse (benchmarks/digits.py).
     """
     return MMDCConfig(
         n_clusters=10, network="small", input_size=8, epochs=40, lr_milestones=(32,), batch_size=64,

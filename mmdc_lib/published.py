@@ -1,6 +1,6 @@
 """Published results, cited, shown beside our own runs. Nothing here is computed by this library.
 
-ACC and NMI as fractions; ``None`` where the source gives no figure. The MMDC paper's NMI is the
+ACC and NMI as fractions. The MMDC paper's NMI is the
 arithmetic-mean normalisation (``mmdc_lib.metrics.NMI_AVERAGING``).
 """
 from __future__ import annotations

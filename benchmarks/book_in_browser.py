@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
-import json
 import shutil
 import sys
 import threading

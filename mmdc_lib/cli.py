@@ -6,7 +6,6 @@ one-line message on stderr and exit status 2, no traceback.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-import torch
 
 from .config import PRESETS, ROTATION_SCHEDULES, preset
 from .data import DATASETS, load_dataset
@@ -61,6 +59,11 @@ def resolve_config(args: argparse.Namespace):
     return config
 
 
+def subset_indices(n_images: int, size: int) -> np.ndarray:
+    """The sorted indices of ``--subset size``: one fixed random draw (seed 0), the same for every training seed."""
+    return np.sort(np.random.default_rng(0).permutation(n_images)[:size])
+
+
 def write_figures(out: Path, images: np.ndarray, labels: np.ndarray, scores, class_names, history) -> None:
     import matplotlib.pyplot as plt  # no backend switch: called from a notebook, inline figures must keep working
 
@@ -93,7 +96,7 @@ def train(args: argparse.Namespace) -> dict:
     if args.subset is not None:
         if not 2 <= args.subset:
             raise ValueError(f"--subset={args.subset} should be >= 2.")
-        chosen = np.sort(np.random.default_rng(0).permutation(len(images_nhwc))[: args.subset])
+        chosen = subset_indices(len(images_nhwc), args.subset)
         images_nhwc = images_nhwc[chosen]
         labels = labels[chosen] if labels is not None else None
     out = Path(args.out or f"runs/{args.dataset}-seed{args.seed}")

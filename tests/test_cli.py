@@ -115,3 +115,14 @@ def test_folder_of_own_images_trains_and_reports_metrics_from_subfolder_labels(t
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_images"] == 24 and 0 <= metrics["acc"] <= 1
+
+
+def test_subset_is_one_fixed_sorted_draw_without_repeats():
+    import numpy as np
+
+    from mmdc_lib.cli import subset_indices
+
+    chosen = subset_indices(1000, 50)
+    assert len(chosen) == 50 and len(np.unique(chosen)) == 50
+    assert np.all(np.diff(chosen) > 0) and chosen.min() >= 0 and chosen.max() < 1000
+    np.testing.assert_array_equal(chosen, subset_indices(1000, 50))

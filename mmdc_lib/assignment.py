@@ -16,10 +16,13 @@ def optimal_permutation(embeddings: torch.Tensor, targets: torch.Tensor) -> torc
     """The permutation ``perm`` minimising sum_i ||embeddings[i] - targets[perm[i]]||.
 
     embeddings, targets: (B, d). Returns (B,) int64 on the targets' device.
+    Raises FloatingPointError when the distances are NaN or infinite (a diverged network).
     """
     if embeddings.shape != targets.shape:
         raise ValueError(f"embeddings {tuple(embeddings.shape)} and targets {tuple(targets.shape)} differ in shape.")
     cost = torch.cdist(embeddings.float(), targets.float()).cpu().numpy()
+    if not np.isfinite(cost).all():
+        raise FloatingPointError("the embeddings contain NaN or infinity")
     rows, cols = linear_sum_assignment(cost)
     perm = np.empty_like(cols)
     perm[rows] = cols

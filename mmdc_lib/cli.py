@@ -1,7 +1,9 @@
 """Command line: ``python -m mmdc_lib train --dataset NAME ...``.
 
-Bad input (unknown data set, missing data, corrupt checkpoint) ends with a
-one-line message on stderr and exit status 2, no traceback.
+Bad input ends with a one-line message on stderr and exit status 2, never a
+traceback: bad arguments, missing or broken data, an output folder that cannot
+be written, a device torch lacks, a checkpoint that is corrupt or belongs to
+another run. The error families are caught once, in ``main``.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -18,12 +21,32 @@ from .config import PRESETS, ROTATION_SCHEDULES, preset
 from .data import DATASETS, load_dataset
 from .estimator import images_to_uint8_nchw
 from .metrics import NMI_AVERAGING, evaluate_clustering
-from .train import CheckpointError, Trainer, resolve_device
+from .train import Trainer, resolve_device
+
+# What bad input raises, by family: our ValueError/TypeError (CheckpointError and the data errors included),
+# OSError and its children (missing, unwritable or read-only paths; gzip.BadGzipFile; PIL's UnidentifiedImageError),
+# EOFError and zlib.error (truncated or corrupt compressed files).
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError, EOFError, zlib.error)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (and exit status 2), like every other error here."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def describe(error: BaseException) -> str:
+    """One line for an error: an OSError names its path ("Permission denied: 'runs/x'"), others their message."""
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        return f"{error.strerror}: {error.filename!r}"
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mmdc_lib", description="Multi-Modal Deep Clustering.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="python -m mmdc_lib", description="Multi-Modal Deep Clustering.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     train = commands.add_parser("train", help="train on a data set and write metrics, checkpoint and figures")
     train.add_argument("--dataset", default="digits", help=f"one of: {', '.join(DATASETS)} (default: digits)")
     train.add_argument("--preset", default=None, help="settings to use (default: the data set's own; 'digits' for a folder)")
@@ -36,8 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="output folder (default: runs/DATASET-seedS)")
     train.add_argument("--data-dir", default=None, help="where the data set lives or is downloaded to (default: ./data)")
     train.add_argument("--no-download", action="store_true", help="never download; fail if the data is missing")
-    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if it exists")
-    train.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    train.add_argument("--image-size", type=int, default=None,
+                       help="folder only: resize images to this side (default: the median shorter side, at most 96)")
+    train.add_argument("--skip-bad-images", action="store_true", help="folder only: skip files that cannot be decoded (counted) instead of stopping")
+    runs = train.add_mutually_exclusive_group()
+    runs.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if it exists")
+    runs.add_argument("--overwrite", action="store_true", help="delete the run already in OUT and start afresh")
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, or another device torch has")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
@@ -84,7 +112,10 @@ def train(args: argparse.Namespace) -> dict:
         raise ValueError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}.")
     config = resolve_config(args)
     device = resolve_device(args.device)
-    data = load_dataset(args.dataset, args.data_dir, download=not args.no_download)
+    if args.dataset != "folder" and (args.image_size is not None or args.skip_bad_images):
+        raise ValueError("--image-size and --skip-bad-images apply to --dataset folder only.")
+    data = load_dataset(args.dataset, args.data_dir, download=not args.no_download, image_size=args.image_size,
+                        skip_bad=args.skip_bad_images)
     images_nhwc, labels = data.images, data.labels
     if args.n_clusters is not None:
         config.n_clusters = args.n_clusters
@@ -96,15 +127,17 @@ def train(args: argparse.Namespace) -> dict:
     if args.subset is not None:
         if not 2 <= args.subset:
             raise ValueError(f"--subset={args.subset} should be >= 2.")
+        if args.subset > len(images_nhwc):
+            raise ValueError(f"--subset={args.subset} is larger than the data set ({len(images_nhwc)} images); leave it out to use them all.")
         chosen = subset_indices(len(images_nhwc), args.subset)
         images_nhwc = images_nhwc[chosen]
         labels = labels[chosen] if labels is not None else None
     out = Path(args.out or f"runs/{args.dataset}-seed{args.seed}")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(config.to_json())
     images, _ = images_to_uint8_nchw(images_nhwc)
     start = time.perf_counter()
-    result = Trainer(config, images, labels=labels, device=device, out_dir=out, progress=not args.no_progress).fit(resume=args.resume)
+    # The trainer refuses a finished run without --resume/--overwrite and writes config.json only once it goes ahead.
+    trainer = Trainer(config, images, labels=labels, device=device, out_dir=out, progress=not args.no_progress)
+    result = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     metrics = {
         "dataset": args.dataset,
         "n_images": int(len(images)),
@@ -133,8 +166,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         train(args)
-    except (ValueError, TypeError, FileNotFoundError, CheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except USER_ERRORS as error:
+        print(f"error: {describe(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: every finished epoch is in the checkpoint; rerun with --resume", file=sys.stderr)

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 ROTATION_SCHEDULES = ("joint", "alternating", "none")
+SEED_LIMIT = 2**32  # seeds are ints in [0, 2**32), the range numpy and scikit-learn accept
 MEAN_KINDS = ("auto", "onehot", "random", "orthogonal")
 NETWORKS = ("small", "vgg", "resnet18")
 
@@ -32,6 +35,31 @@ class AugmentConfig:
     color_jitter: Optional[tuple[float, float, float, float]] = None  # brightness, contrast, saturation, hue
     grayscale_p: float = 0.0
     eval_crop: float = 1.0  # side of the centre crop used as the "clean" view
+
+    def validate(self) -> "AugmentConfig":
+        """Raise ValueError/TypeError naming the first bad setting; numpy numbers become Python floats."""
+        if not isinstance(self.crop_scale, (tuple, list)) or len(self.crop_scale) != 2:
+            raise TypeError(f"crop_scale should be a pair (low, high), got {self.crop_scale!r}.")
+        low, high = (check_real(f"crop_scale[{i}]", v, minimum=0.0, inclusive=False) for i, v in enumerate(self.crop_scale))
+        if low > high:
+            raise ValueError(f"crop_scale={self.crop_scale!r} should be ordered (low <= high).")
+        self.crop_scale = (low, high)
+        self.translate = check_real("translate", self.translate, minimum=0.0)
+        self.rotation_degrees = check_real("rotation_degrees", self.rotation_degrees, minimum=0.0)
+        if not isinstance(self.hflip, (bool, numbers.Integral)):
+            raise TypeError(f"hflip should be a bool, got {type(self.hflip).__name__}.")
+        self.hflip = bool(self.hflip)
+        if self.color_jitter is not None:
+            if not isinstance(self.color_jitter, (tuple, list)) or len(self.color_jitter) != 4:
+                raise TypeError(f"color_jitter should be None or 4 numbers (brightness, contrast, saturation, hue), got {self.color_jitter!r}.")
+            names = ("brightness", "contrast", "saturation", "hue")
+            jitter = tuple(check_real(f"color_jitter {n}", v, minimum=0.0) for n, v in zip(names, self.color_jitter))
+            if jitter[3] > 0.5:
+                raise ValueError(f"color_jitter hue={jitter[3]} should be <= 0.5 (half a turn of the colour circle).")
+            self.color_jitter = jitter
+        self.grayscale_p = check_real("grayscale_p", self.grayscale_p, minimum=0.0, maximum=1.0)
+        self.eval_crop = check_real("eval_crop", self.eval_crop, minimum=0.0, inclusive=False)
+        return self
 
 
 @dataclass
@@ -64,12 +92,17 @@ class MMDCConfig:
         return self.embedding_dim if self.embedding_dim is not None else self.n_clusters
 
     def validate(self) -> "MMDCConfig":
-        """Raise ValueError/TypeError naming the first bad setting; return self."""
-        _check_int("n_clusters", self.n_clusters, minimum=2)
+        """Raise ValueError/TypeError naming the first bad setting; return self.
+
+        numpy integers and floats are accepted wherever Python ones are, and
+        stored as Python numbers (so the config stays JSON-serialisable).
+        """
+        self.n_clusters = check_int("n_clusters", self.n_clusters, minimum=2)
         if self.embedding_dim is not None:
-            _check_int("embedding_dim", self.embedding_dim, minimum=2)
-        if not isinstance(self.sigma, (int, float)) or not self.sigma >= 0:
+            self.embedding_dim = check_int("embedding_dim", self.embedding_dim, minimum=2)
+        if isinstance(self.sigma, bool) or not isinstance(self.sigma, numbers.Real) or not self.sigma >= 0:
             raise ValueError(f"sigma={self.sigma!r} should be a number >= 0.")
+        self.sigma = check_real("sigma", self.sigma, minimum=0.0)
         if self.means not in MEAN_KINDS:
             raise ValueError(f"means={self.means!r} should be one of {MEAN_KINDS}.")
         if self.means == "onehot" and self.dim != self.n_clusters:
@@ -81,15 +114,33 @@ class MMDCConfig:
             raise ValueError(f"means='orthogonal' needs embedding_dim >= n_clusters, got {self.dim} < {self.n_clusters}.")
         if self.network not in NETWORKS:
             raise ValueError(f"network={self.network!r} should be one of {NETWORKS}.")
-        _check_int("input_size", self.input_size, minimum=8)
-        _check_int("epochs", self.epochs, minimum=1)
-        _check_int("batch_size", self.batch_size, minimum=2)
+        self.input_size = check_int("input_size", self.input_size, minimum=8)
+        if self.network == "vgg" and self.input_size < VGG_MIN_INPUT:
+            raise ValueError(
+                f"network='vgg' halves the image four times and needs input_size >= {VGG_MIN_INPUT}, got {self.input_size}; "
+                f"set input_size={VGG_MIN_INPUT} or more, or use network='small'."
+            )
+        self.epochs = check_int("epochs", self.epochs, minimum=1)
+        self.batch_size = check_int("batch_size", self.batch_size, minimum=2)
         if self.rotation not in ROTATION_SCHEDULES:
             raise ValueError(f"rotation={self.rotation!r} should be one of {ROTATION_SCHEDULES}.")
-        if not self.lr > 0:
-            raise ValueError(f"lr={self.lr!r} should be > 0.")
+        self.lr = check_real("lr", self.lr, minimum=0.0, inclusive=False)
+        self.momentum = check_real("momentum", self.momentum, minimum=0.0, maximum=1.0)
+        self.weight_decay = check_real("weight_decay", self.weight_decay, minimum=0.0)
+        self.lr_gamma = check_real("lr_gamma", self.lr_gamma, minimum=0.0, inclusive=False)
+        self.lr_milestones = tuple(check_int("lr_milestones", m, minimum=1) for m in self.lr_milestones)
+        self.rotation_weight = check_real("rotation_weight", self.rotation_weight, minimum=0.0)
         if self.refine_epoch is not None:
-            _check_int("refine_epoch", self.refine_epoch, minimum=0)
+            self.refine_epoch = check_int("refine_epoch", self.refine_epoch, minimum=0)
+            if self.refine_epoch >= self.epochs:
+                raise ValueError(
+                    f"refine_epoch={self.refine_epoch} should be < epochs={self.epochs} (refinement would never run); "
+                    "use refine_epoch=None for no refinement."
+                )
+        self.seed = check_seed(self.seed)
+        if not isinstance(self.augment, AugmentConfig):
+            raise TypeError(f"augment should be an AugmentConfig, got {type(self.augment).__name__}.")
+        self.augment.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,11 +160,37 @@ class MMDCConfig:
         return cls(augment=augment, **values)
 
 
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
+VGG_MIN_INPUT = 16  # the small VGG's four 2x2 max-pools need at least 16 pixels
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` as a Python int (numpy integers accepted); TypeError/ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} should be an int, got {type(value).__name__}.")
     if value < minimum:
         raise ValueError(f"{name}={value} should be >= {minimum}.")
+    return int(value)
+
+
+def check_real(name: str, value: Any, minimum: float, maximum: float = math.inf, inclusive: bool = True) -> float:
+    """``value`` as a finite Python float in [minimum, maximum] (or (minimum, maximum] when not ``inclusive``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} should be a number, got {type(value).__name__}.")
+    value = float(value)
+    below = value < minimum if inclusive else value <= minimum
+    if not math.isfinite(value) or below or value > maximum:
+        bound = (f">= {minimum:g}" if inclusive else f"> {minimum:g}") + (f" and <= {maximum:g}" if maximum < math.inf else "")
+        raise ValueError(f"{name}={value!r} should be a finite number {bound}.")
+    return value
+
+
+def check_seed(seed: Any) -> int:
+    """A seed is an int in [0, 2**32) (numpy integers accepted); anything else names ``seed``."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed should be an int in [0, 2**32), got {type(seed).__name__}.")
+    if not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"seed={seed} should be in [0, 2**32).")
+    return int(seed)
 
 
 # --- Presets -----------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -17,6 +19,12 @@ import numpy as np
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100-20", "stl10", "folder")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+# A folder's images are resized to the median of their shorter sides, at most this (``size=`` overrides).
+MAX_DEFAULT_IMAGE_SIZE = 96
+PROGRESS_FROM = 1000  # show a progress bar when a folder holds at least this many images
+# PIL modes of one channel; the high-bit-depth ones are scaled to 8 bits, not clipped.
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+HIGH_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 # The IDX files of MNIST and Fashion-MNIST, as published and as Debian's dataset-fashion-mnist installs them.
 IDX_FILES = {
@@ -34,6 +42,10 @@ class ImageData:
     name: str
     class_names: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if self.labels is not None and len(self.labels) != len(self.images):
+            raise ValueError(f"{self.name}: {len(self.images)} images but {len(self.labels)} labels; they should match one to one.")
+
 
 def load_digits_images() -> ImageData:
     """scikit-learn's 1,797 handwritten digits (8x8, values 0..16) scaled to uint8."""
@@ -45,17 +57,31 @@ def load_digits_images() -> ImageData:
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one IDX file (optionally .gz): the format of MNIST and Fashion-MNIST."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
+    """Read one IDX file (optionally .gz): the format of MNIST and Fashion-MNIST.
+
+    ValueError naming the file for a broken gzip stream, a bad header or a size
+    that disagrees with the header.
+    """
+    compressed = str(path).endswith(".gz")
+    try:
+        with (gzip.open if compressed else open)(path, "rb") as handle:
+            raw = handle.read()
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise ValueError(f"{path} is not a valid gzip file or is truncated ({error}).") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(f"{path} is not an IDX file of unsigned bytes.")
     n_dims = raw[3]
+    if not 1 <= n_dims <= 4:
+        raise ValueError(f"{path} has a bad IDX header: {n_dims} dimensions (1 to 4 expected).")
+    if len(raw) < 4 + 4 * n_dims:
+        raise ValueError(f"{path} is truncated: its header ends after {len(raw)} bytes.")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(n_dims))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * n_dims)
-    if data.size != int(np.prod(shape)):
+    expected = int(np.prod(shape))
+    if data.size < expected:
         raise ValueError(f"{path} is truncated: header says {shape}, found {data.size} values.")
+    if data.size > expected:
+        raise ValueError(f"{path} has {data.size - expected} bytes more than its header's shape {shape} holds.")
     return data.reshape(shape)
 
 
@@ -68,12 +94,25 @@ def _find_idx_folder(data_dir: Path) -> Optional[Path]:
 
 
 def _load_idx_folder(folder: Path, name: str, class_names: list[str]) -> ImageData:
-    def read(stem: str) -> np.ndarray:
-        plain = folder / stem
-        return read_idx(plain if plain.exists() else folder / f"{stem}.gz")
+    def read(stem: str, n_dims: int) -> np.ndarray:
+        path = folder / stem if (folder / stem).exists() else folder / f"{stem}.gz"
+        array = read_idx(path)
+        if array.ndim != n_dims:
+            kind = "images (N, H, W)" if n_dims == 3 else "labels (N,)"
+            raise ValueError(f"{path} holds an array of shape {array.shape}; expected {kind}.")
+        return array
 
-    images = np.concatenate([read(IDX_FILES["train_images"]), read(IDX_FILES["test_images"])])[..., None]
-    labels = np.concatenate([read(IDX_FILES["train_labels"]), read(IDX_FILES["test_labels"])]).astype(np.int64)
+    splits = []
+    for split in ("train", "test"):
+        images, labels = read(IDX_FILES[f"{split}_images"], 3), read(IDX_FILES[f"{split}_labels"], 1)
+        if len(images) != len(labels):
+            raise ValueError(
+                f"{folder}: {IDX_FILES[f'{split}_images']} holds {len(images)} images but "
+                f"{IDX_FILES[f'{split}_labels']} holds {len(labels)} labels."
+            )
+        splits.append((images, labels))
+    images = np.concatenate([images for images, _ in splits])[..., None]
+    labels = np.concatenate([labels for _, labels in splits]).astype(np.int64)
     return ImageData(images, labels, name, class_names)
 
 
@@ -114,44 +153,144 @@ def _load_stl10(data_dir: Path, download: bool) -> ImageData:
     return ImageData(np.ascontiguousarray(images), labels, "stl10", list(splits[0].classes))
 
 
-def load_image_folder(folder: str | os.PathLike, size: Optional[int] = None) -> ImageData:
-    """Every image file under ``folder``; sub-folder names become labels when every image has one.
+def _is_hidden(path: Path, folder: Path) -> bool:
+    """Hidden files and folders, and what macOS archives leave (``._*`` files, ``__MACOSX/``)."""
+    return any(part.startswith(".") or part == "__MACOSX" for part in path.relative_to(folder).parts)
 
-    Images are decoded once with PIL, converted to RGB (or kept grayscale when
-    all are), and resized to ``size`` x ``size`` (default: the first image's size).
+
+class BadImageError(ValueError):
+    """An image file that cannot be decoded."""
+
+
+def _read_image(path: Path, size: int, mode: str) -> np.ndarray:
+    """Decode one file (opened and closed here), resized to size x size.
+
+    Returns uint8 (size, size[, 3]), or float32 (size, size) for 16/32-bit
+    images, which the caller scales to 8 bits over the whole folder.
     """
     from PIL import Image
+
+    try:
+        with Image.open(path) as picture:
+            picture.load()
+            if picture.mode in HIGH_DEPTH_MODES:
+                values = Image.fromarray(np.asarray(picture, dtype=np.float32), mode="F")
+                return np.asarray(values.resize((size, size), Image.BILINEAR), dtype=np.float32)
+            return np.asarray(picture.convert(mode).resize((size, size), Image.BILINEAR), dtype=np.uint8)
+    except Exception as error:  # PIL raises many types for broken files (OSError, SyntaxError, ValueError, ...)
+        raise BadImageError(f"cannot read image {path}: {error}") from None
+
+
+def _header(path: Path) -> tuple[tuple[int, int], str]:
+    """(width, height) and PIL mode, from the file's header only."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as picture:
+            return picture.size, picture.mode
+    except Exception as error:
+        raise BadImageError(f"cannot read image {path}: {error}") from None
+
+
+def load_image_folder(
+    folder: str | os.PathLike, size: Optional[int] = None, skip_bad: bool = False, progress: Optional[bool] = None,
+) -> ImageData:
+    """Every image file under ``folder``; sub-folder names become labels when every image has one.
+
+    Files are opened, decoded and closed one at a time (any number of images
+    loads), converted to RGB (or kept grayscale when all are), and resized to
+    ``size`` x ``size``: by default the median of the images' shorter sides, at
+    most ``MAX_DEFAULT_IMAGE_SIZE`` (96). 16-bit (and 32-bit) grayscale images
+    are scaled to 8 bits linearly, 0 staying 0 and the largest value among them
+    becoming 255. Hidden files and folders and macOS's ``__MACOSX``/``._*``
+    leftovers are ignored. A file that cannot be decoded raises ValueError
+    naming it; with ``skip_bad=True`` it is skipped and a UserWarning counts
+    the skipped files. ``progress``: a progress bar (default: from 1,000 images).
+    """
+    from tqdm.auto import tqdm
 
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder {folder} does not exist.")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not paths:
+    if size is not None:
+        from .config import check_int
+
+        size = check_int("size", size, minimum=2)
+    candidates = sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not _is_hidden(p, folder) and p.is_file()
+    )
+    if not candidates:
         raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) found under {folder}.")
-    pictures = [Image.open(p) for p in paths]
-    mode = "L" if all(p.mode in ("L", "1", "I;16") for p in pictures) else "RGB"
+    show = progress if progress is not None else len(candidates) >= PROGRESS_FROM
+    skipped: list[Path] = []
+
+    headers = {}
+    for path in tqdm(candidates, desc="reading headers", unit="image", disable=not show):
+        try:
+            headers[path] = _header(path)
+        except BadImageError as error:
+            if not skip_bad:
+                raise BadImageError(f"{error} (pass skip_bad=True, or --skip-bad-images, to skip such files)") from None
+            skipped.append(path)
+    paths = list(headers)
+    if not paths:
+        raise ValueError(f"none of the {len(candidates)} image files under {folder} could be read.")
+    mode = "L" if all(m in GRAY_MODES for _, m in headers.values()) else "RGB"
     if size is None:
-        size = min(pictures[0].size)
-    arrays = [np.asarray(p.convert(mode).resize((size, size), Image.BILINEAR), dtype=np.uint8) for p in pictures]
+        size = min(int(np.median([min(wh) for wh, _ in headers.values()])), MAX_DEFAULT_IMAGE_SIZE)
+    arrays, kept = [], []
+    for path in tqdm(paths, desc="loading images", unit="image", disable=not show):
+        try:
+            arrays.append(_read_image(path, size, mode))
+        except BadImageError as error:
+            if not skip_bad:
+                raise BadImageError(f"{error} (pass skip_bad=True, or --skip-bad-images, to skip such files)") from None
+            skipped.append(path)
+            continue
+        kept.append(path)
+    if not kept:
+        raise ValueError(f"none of the {len(candidates)} image files under {folder} could be read.")
+    if skipped:
+        names = ", ".join(str(p.relative_to(folder)) for p in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        warnings.warn(f"skipped {len(skipped)} of {len(candidates)} image files that could not be read: {names}", UserWarning, stacklevel=2)
+    deep = [a for a in arrays if a.dtype != np.uint8]
+    if deep:
+        top = max(float(a.max()) for a in deep)
+        scale = 255.0 / top if top > 0 else 0.0
+        arrays = [a if a.dtype == np.uint8 else _gray_to_mode(np.round(np.clip(a * scale, 0, 255)).astype(np.uint8), mode)
+                  for a in arrays]
     images = np.stack(arrays)
     if images.ndim == 3:
         images = images[..., None]
-    parents = [p.parent for p in paths]
+    parents = [p.parent for p in kept]
     if all(parent != folder for parent in parents):
-        class_names = sorted({p.relative_to(folder).parts[0] for p in paths})
-        labels = np.array([class_names.index(p.relative_to(folder).parts[0]) for p in paths], dtype=np.int64)
+        class_names = sorted({p.relative_to(folder).parts[0] for p in kept})
+        labels = np.array([class_names.index(p.relative_to(folder).parts[0]) for p in kept], dtype=np.int64)
     else:
         class_names, labels = [], None
     return ImageData(images, labels, folder.name, class_names)
 
 
-def load_dataset(name: str, data_dir: Optional[str | os.PathLike] = None, download: bool = True) -> ImageData:
-    """Load a data set by name (see ``DATASETS``); ``data_dir`` defaults to ./data."""
+def _gray_to_mode(gray: np.ndarray, mode: str) -> np.ndarray:
+    """uint8 (H, W) -> (H, W) for "L", (H, W, 3) for "RGB"."""
+    return np.repeat(gray[..., None], 3, axis=2) if mode == "RGB" else gray
+
+
+def load_dataset(
+    name: str, data_dir: Optional[str | os.PathLike] = None, download: bool = True,
+    image_size: Optional[int] = None, skip_bad: bool = False,
+) -> ImageData:
+    """Load a data set by name (see ``DATASETS``); ``data_dir`` defaults to ./data.
+
+    ``image_size`` and ``skip_bad`` apply to ``folder`` (see ``load_image_folder``).
+    """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
     if name == "digits":
         return load_digits_images()
     data_dir = Path(data_dir) if data_dir is not None else Path("data")
+    if data_dir.exists() and not data_dir.is_dir():
+        raise NotADirectoryError(f"data directory {data_dir} is a file, not a folder.")
     if not download and not data_dir.is_dir():
         raise FileNotFoundError(f"data directory {data_dir} does not exist (and downloading is off).")
     from torchvision import datasets
@@ -167,6 +306,6 @@ def load_dataset(name: str, data_dir: Optional[str | os.PathLike] = None, downlo
             return _load_cifar(datasets.CIFAR100, name, data_dir, download, coarse=True)
         if name == "stl10":
             return _load_stl10(data_dir, download)
-        return load_image_folder(data_dir)
+        return load_image_folder(data_dir, size=image_size, skip_bad=skip_bad)
     except RuntimeError as error:  # torchvision: "Dataset not found or corrupted. You can use download=True ..."
         raise FileNotFoundError(f"{name} not found in {data_dir}: {error}") from None

@@ -1,7 +1,10 @@
 """``MMDC``: a scikit-learn-style estimator around the trainer, for any small image set."""
 from __future__ import annotations
 
+import copy
 import math
+import numbers
+import warnings
 from typing import Optional, Union
 
 import numpy as np
@@ -10,7 +13,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from .config import AugmentConfig, MMDCConfig
+from .config import SEED_LIMIT, AugmentConfig, MMDCConfig, check_int, check_seed
 from .targets import nearest_mean
 from .train import Trainer, embed_images, resolve_device
 
@@ -135,16 +138,15 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
             augment = AUGMENTATIONS[self.augmentation]
         else:
             raise ValueError(f"augmentation={self.augmentation!r} should be 'auto', {', '.join(map(repr, AUGMENTATIONS))} or an AugmentConfig.")
-        if not isinstance(self.batch_size, int) or self.batch_size < 2:
-            raise ValueError(f"batch_size={self.batch_size!r} should be an int >= 2.")
-        steps_per_epoch = math.ceil(n_samples / self.batch_size)
+        batch_size = check_int("batch_size", self.batch_size, minimum=2)
+        steps_per_epoch = math.ceil(n_samples / batch_size)
         epochs = self.epochs if self.epochs is not None else max(5, math.ceil(TARGET_STEPS / steps_per_epoch))
         input_size = self.input_size if self.input_size is not None else min(max(min(height, width), 8), 20)
         return MMDCConfig(
             n_clusters=self.n_clusters, embedding_dim=self.embedding_dim, sigma=self.sigma, means=self.means,
             network=self.network, input_size=input_size, epochs=epochs,
-            batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-            lr_milestones=(max(1, round(0.8 * epochs)),) if isinstance(epochs, int) else (), rotation=self.rotation,
+            batch_size=batch_size, lr=self.lr, weight_decay=self.weight_decay,
+            lr_milestones=(max(1, round(0.8 * epochs)),) if isinstance(epochs, numbers.Integral) and not isinstance(epochs, bool) else (), rotation=self.rotation,
             rotation_weight=self.rotation_weight, refine_epoch=self.refine_epoch, augment=augment, seed=seed,
         ).validate()
 
@@ -154,18 +156,17 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         images, self.input_range_ = images_to_uint8_nchw(X)
         if images.shape[0] < self.n_clusters:
             raise ValueError(f"n_samples={images.shape[0]} should be >= n_clusters={self.n_clusters}.")
-        if isinstance(self.n_init, bool) or not isinstance(self.n_init, int) or self.n_init < 1:
-            raise ValueError(f"n_init={self.n_init!r} should be an int >= 1.")
+        n_init = check_int("n_init", self.n_init, minimum=1)
+        seed = check_seed(self.seed)
         best = None
-        for restart in range(self.n_init):
-            config = self._resolve_config(images, seed=self.seed + restart)
+        for restart in range(n_init):
+            config = self._resolve_config(images, seed=(seed + restart) % SEED_LIMIT)
             trainer = Trainer(config, images, device=self.device, progress=self.verbose)
             result = trainer.fit()
             if best is None or result.fit_score < best[1].fit_score:
                 best = (config, result)
         self.config_, result = best
         self._model = result.model.eval()
-        self._device = resolve_device(self.device)
         self.image_shape_ = _image_shape(images)
         self.cluster_centers_ = result.means.numpy()
         self.embedding_ = result.embeddings.numpy()
@@ -181,11 +182,33 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         shape = _image_shape(images)
         if shape != self.image_shape_:
             raise ValueError(f"X has images of shape {shape}, but MMDC was fitted on images of shape {self.image_shape_}.")
+        self._warn_if_scaled_differently(X)
         return images
 
+    def _warn_if_scaled_differently(self, X) -> None:
+        """UserWarning when X's value range lies mostly outside the fitted range, or fills only a sliver of it.
+
+        Images scaled unlike the fitted ones (floats 0..1 after fitting on uint8 0..255, say) would
+        otherwise come out nearly black or white and land in one cluster without a word. uint8 X is
+        compared with 0..255, the range it is used in.
+        """
+        values = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
+        low, high = (0.0, 255.0) if values.dtype == np.uint8 else self.input_range_
+        span = max(high - low, 1e-12)
+        smallest, largest = float(values.min()), float(values.max())
+        inside = max(0.0, min(high, largest) - max(low, smallest))  # length of X's range within the fitted one
+        mostly_outside = largest - smallest - inside > 0.5 * (largest - smallest)
+        if mostly_outside or largest - smallest < 0.1 * span:
+            warnings.warn(
+                f"X's values span {smallest:g}..{largest:g}, but MMDC was fitted on values spanning {low:g}..{high:g}: "
+                "scale X as the images given to fit, or most images may fall into one cluster.",
+                UserWarning, stacklevel=4,
+            )
+
     def transform(self, X) -> np.ndarray:
-        """Unit-norm embeddings of the clean views, (N, d) float32."""
+        """Unit-norm embeddings of the clean views, (N, d) float32, computed on ``device``."""
         images = self._images_like_fit(X)
+        self._model.to(resolve_device(self.device))
         return embed_images(self._model, images, self.config_.input_size, self.config_.augment.eval_crop).cpu().numpy()
 
     def predict(self, X) -> np.ndarray:
@@ -198,6 +221,13 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "cluster_centers_")
+
+    def __getstate__(self) -> dict:
+        """Pickle the fitted network on the CPU: a model fitted on a GPU (Colab) unpickles on a CPU-only machine."""
+        state = super().__getstate__()
+        if "_model" in state:
+            state["_model"] = copy.deepcopy(self._model).cpu()
+        return state
 
 
 __all__ = ["MMDC", "NotFittedError", "images_to_uint8_nchw"]

@@ -76,17 +76,25 @@ class ClusteringScores:
 def evaluate_clustering(y_true, y_pred) -> ClusteringScores:
     """ACC, NMI (arithmetic), ARI and the confusion matrix in one call, as SCAN's hungarian_evaluate.
 
-    The confusion matrix has one row per class; its columns are the clusters,
-    ordered so that matched clusters sit on the diagonal (unmatched ones last).
+    The confusion matrix has one row per class; column i holds the cluster matched to
+    class i, so its trace is ACC x N; unmatched clusters follow. When there are fewer
+    clusters than classes (a collapsed run), a class left without a cluster gets an
+    empty column whose cluster id is -1.
     """
     counts, _, clusters, rows, cols = _matched(y_true, y_pred)
-    order = list(cols[np.argsort(rows)]) + [c for c in range(counts.shape[1]) if c not in set(cols)]
+    n_classes, n_clusters = counts.shape
+    matched_cluster = np.full(n_classes, -1)  # column index in `counts` of each class's cluster
+    matched_cluster[rows] = cols
+    unmatched = [c for c in range(n_clusters) if c not in set(cols)]
+    columns = [counts[:, c] if c >= 0 else np.zeros(n_classes, dtype=counts.dtype) for c in matched_cluster]
+    columns += [counts[:, c] for c in unmatched]
+    ids = [clusters[c] if c >= 0 else -1 for c in matched_cluster] + [clusters[c] for c in unmatched]
     return ClusteringScores(
         acc=float(counts[rows, cols].sum() / counts.sum()),
         nmi=float(normalized_mutual_info_score(y_true, y_pred, average_method=NMI_AVERAGING)),
         ari=float(adjusted_rand_score(y_true, y_pred)),
-        confusion=counts[:, order],
-        cluster_ids=clusters[order],
+        confusion=np.stack(columns, axis=1),
+        cluster_ids=np.asarray(ids, dtype=np.int64),
     )
 
 

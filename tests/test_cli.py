@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -126,3 +127,151 @@ def test_subset_is_one_fixed_sorted_draw_without_repeats():
     assert len(chosen) == 50 and len(np.unique(chosen)) == 50
     assert np.all(np.diff(chosen) > 0) and chosen.min() >= 0 and chosen.max() < 1000
     np.testing.assert_array_equal(chosen, subset_indices(1000, 50))
+
+
+# --- robustness: every bad input is one line and exit status 2 -----------------
+def test_out_at_an_existing_file_is_a_one_line_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = run_cli("train", *SMALL_RUN, "--out", str(tmp_path / "file"))
+    assert_one_line_error(result, "the output folder is a file")
+    assert result.returncode == 2
+
+
+def test_out_below_a_file_is_a_one_line_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = run_cli("train", *SMALL_RUN, "--out", str(tmp_path / "file" / "run"))
+    assert_one_line_error(result, "cannot write the output folder (Not a directory)")
+    assert result.returncode == 2
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; the next test covers the error path")
+def test_out_in_a_read_only_directory_is_a_one_line_error(tmp_path):
+    (tmp_path / "locked").mkdir(mode=0o555)
+    result = run_cli("train", *SMALL_RUN, "--out", str(tmp_path / "locked" / "run"))
+    assert_one_line_error(result, "Permission denied")
+    assert result.returncode == 2
+
+
+def test_permission_denied_while_writing_the_run_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    from mmdc_lib import cli, train
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(train.Path, "mkdir", refuse)
+    assert cli.main(["train", *SMALL_RUN, "--out", str(tmp_path / "run")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write the output folder (Permission denied)")
+
+
+def test_data_dir_at_a_file_is_a_one_line_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = run_cli("train", "--dataset", "mnist", "--data-dir", str(tmp_path / "file"), "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, "is a file, not a folder")
+    assert result.returncode == 2
+
+
+@pytest.mark.parametrize("device", ["mps", "cuda:7", "meta"])
+def test_a_device_torch_lacks_is_a_one_line_error(tmp_path, device):
+    if device == "mps" and torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS")
+    if device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has 8 GPUs")
+    result = run_cli("train", *SMALL_RUN, "--device", device, "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, f"device='{device}'")
+    assert result.returncode == 2
+
+
+def test_subset_larger_than_the_data_set_is_refused(tmp_path):
+    result = run_cli("train", "--dataset", "digits", "--subset", "5000", "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, "--subset=5000 is larger than the data set (1797 images)")
+
+
+def test_a_data_set_whose_images_and_labels_differ_in_count_is_a_one_line_error(tmp_path):
+    from test_data import write_idx, write_mnist_files
+
+    write_mnist_files(tmp_path / "data", compress=True)
+    write_idx(tmp_path / "data" / "t10k-labels-idx1-ubyte", np.zeros(6), compress=True)  # 5 images, 6 labels
+    result = run_cli("train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "data"), "--no-download",
+                     "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, "holds 5 images but t10k-labels-idx1-ubyte holds 6 labels")
+    assert result.returncode == 2
+
+
+def test_a_corrupt_image_in_a_folder_is_a_one_line_error_naming_it(tmp_path):
+    from test_data import write_gray_images
+
+    write_gray_images(tmp_path / "images" / "a", 3)
+    (tmp_path / "images" / "a" / "broken.png").write_bytes(b"not an image")
+    result = run_cli("train", "--dataset", "folder", "--data-dir", str(tmp_path / "images"), "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, "broken.png")
+    assert "--skip-bad-images" in result.stderr and result.returncode == 2
+
+
+def test_a_bad_argument_value_is_one_line_with_status_2():
+    result = run_cli("train", "--seed", "abc")
+    assert_one_line_error(result, "argument --seed: invalid int value: 'abc'")
+    assert result.returncode == 2
+
+
+# --- runs are never lost or mixed ----------------------------------------------
+def test_fresh_run_into_a_folder_holding_a_run_is_refused_and_the_run_kept(uninterrupted, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("checkpoint.pt", "config.json", "metrics.json"):
+        (out / name).write_bytes((uninterrupted / name).read_bytes())
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = run_cli("train", *SMALL_RUN, "--out", str(out))
+    assert_one_line_error(result, "already holds a run")
+    assert "--resume" in result.stderr and "--overwrite" in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_overwrite_starts_afresh_and_removes_the_old_runs_files(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    torch.save({"epoch": 99}, out / "checkpoint.pt")
+    (out / "metrics.json").write_text('{"acc": 1.0}')
+    (out / "confusion.png").write_bytes(b"old")
+    result = run_cli("train", "--dataset", "digits", "--subset", "100", "--epochs", "1", "--device", "cpu", "--no-progress",
+                     "--out", str(out), "--overwrite")
+    assert result.returncode == 0, result.stderr
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
+    assert (out / "confusion.png").read_bytes() != b"old"
+
+
+def test_refused_resume_leaves_the_config_beside_the_checkpoint_unchanged(uninterrupted, tmp_path):
+    for name in ("checkpoint.pt", "config.json"):
+        (tmp_path / name).write_bytes((uninterrupted / name).read_bytes())
+    result = run_cli("train", *[a if a != "1" else "2" for a in SMALL_RUN], "--out", str(tmp_path), "--resume")
+    assert_one_line_error(result, "different configuration (seed: 1 in the checkpoint, 2 now)")
+    assert (tmp_path / "config.json").read_bytes() == (uninterrupted / "config.json").read_bytes()
+
+
+def test_resume_on_other_data_is_refused(uninterrupted, tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes((uninterrupted / "checkpoint.pt").read_bytes())
+    other_subset = [a if a != "300" else "301" for a in SMALL_RUN]
+    result = run_cli("train", *other_subset, "--out", str(tmp_path), "--resume")
+    assert_one_line_error(result, "it was trained on other data (300 images of shape [1, 8, 8]; this run has 301 images")
+
+
+def test_checkpoint_that_would_run_code_is_not_loaded(tmp_path):
+    marker = tmp_path / "code-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    torch.save({"epoch": 1, "config": Payload()}, tmp_path / "checkpoint.pt")
+    result = run_cli("train", *SMALL_RUN, "--out", str(tmp_path), "--resume")
+    assert_one_line_error(result, "holds objects other than tensors and plain values")
+    assert not marker.exists()
+
+
+def test_checkpoint_missing_a_key_is_a_one_line_error(uninterrupted, tmp_path):
+    state = torch.load(uninterrupted / "checkpoint.pt", weights_only=True)
+    del state["history"]
+    torch.save(state, tmp_path / "checkpoint.pt")
+    result = run_cli("train", *SMALL_RUN, "--out", str(tmp_path), "--resume")
+    assert_one_line_error(result, "corrupt or incomplete checkpoint (missing 'history')")

@@ -27,3 +27,44 @@ def test_every_published_benchmark_row_has_a_preset():
     from mmdc_lib.published import MMDC_TABLE_1
 
     assert set(MMDC_TABLE_1) <= set(PRESETS)
+
+
+# --- validation names the setting --------------------------------------------------
+import dataclasses
+
+import numpy as np
+
+from mmdc_lib.config import AugmentConfig
+
+
+@pytest.mark.parametrize(
+    "changes,error,message",
+    [
+        ({"weight_decay": -1e-4}, ValueError, "weight_decay=-0.0001 should be a finite number >= 0"),
+        ({"refine_epoch": 40}, ValueError, r"refine_epoch=40 should be < epochs=40 \(refinement would never run\)"),
+        ({"network": "vgg", "input_size": 8}, ValueError, "network='vgg' halves the image four times and needs input_size >= 16, got 8"),
+        ({"lr": float("nan")}, ValueError, "lr=nan should be a finite number > 0"),
+        ({"seed": -1}, ValueError, r"seed=-1 should be in \[0, 2\*\*32\)"),
+        ({"seed": 2**32}, ValueError, r"seed=4294967296 should be in \[0, 2\*\*32\)"),
+        ({"seed": None}, TypeError, "seed should be an int"),
+        ({"seed": "0"}, TypeError, "seed should be an int"),
+        ({"seed": 1.0}, TypeError, "seed should be an int"),
+        ({"augment": AugmentConfig(crop_scale=(-0.5, 1.0))}, ValueError, r"crop_scale\[0\]=-0.5 should be a finite number > 0"),
+        ({"augment": AugmentConfig(crop_scale=(1.0, 0.5))}, ValueError, r"crop_scale=\(1.0, 0.5\) should be ordered"),
+        ({"augment": AugmentConfig(grayscale_p=1.5)}, ValueError, "grayscale_p=1.5 should be a finite number >= 0 and <= 1"),
+        ({"augment": AugmentConfig(color_jitter=(0.4, 0.4, 0.4, 0.9))}, ValueError, "hue=0.9 should be <= 0.5"),
+        ({"augment": AugmentConfig(color_jitter=(0.4, -0.4, 0.4, 0.1))}, ValueError, "color_jitter contrast=-0.4 should be"),
+    ],
+)
+def test_invalid_settings_are_named_by_validate(changes, error, message):
+    with pytest.raises(error, match=message):
+        dataclasses.replace(preset("digits"), **changes).validate()
+
+
+def test_numpy_numbers_are_accepted_and_stored_as_python_numbers():
+    config = dataclasses.replace(
+        preset("digits"), n_clusters=np.int64(4), epochs=np.int32(3), batch_size=np.int64(16), lr=np.float32(0.05),
+        lr_milestones=(np.int64(2),), seed=np.uint32(7), weight_decay=np.float64(1e-4),
+    ).validate()
+    assert type(config.n_clusters) is int and type(config.lr) is float and type(config.seed) is int
+    assert json.loads(config.to_json())["n_clusters"] == 4

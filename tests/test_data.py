@@ -173,3 +173,131 @@ def test_unknown_dataset_and_missing_directory_are_clear_errors(tmp_path):
         load_dataset("imagenet")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_dataset("cifar10", tmp_path / "nowhere", download=False)
+
+
+# --- robustness: folders as users have them ------------------------------------
+def write_gray_images(folder: Path, count: int, side: int = 8) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (side, side), dtype=np.uint8)).save(folder / f"{i:05d}.png")
+
+
+def test_folder_of_more_images_than_the_open_file_limit_loads(tmp_path):
+    import subprocess
+    import sys
+
+    write_gray_images(tmp_path / "many", 300)
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (128, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+        "from mmdc_lib.data import load_image_folder\n"
+        "print(load_image_folder(sys.argv[1]).images.shape)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "many")], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
+    assert "(300, 8, 8, 1)" in result.stdout
+
+
+def test_folder_images_take_the_median_shorter_side_not_the_first_files(tmp_path):
+    Image.new("L", (400, 300)).save(tmp_path / "0_big_photo.png")  # sorted first
+    for i in range(4):
+        Image.new("L", (24, 20 + i)).save(tmp_path / f"{i + 1}.png")
+    assert load_image_folder(tmp_path).images.shape == (5, 22, 22, 1)  # shorter sides 300, 20, 21, 22, 23: median 22
+    assert load_image_folder(tmp_path, size=12).images.shape == (5, 12, 12, 1)
+
+
+def test_folder_default_size_is_capped_for_large_photos(tmp_path):
+    for i in range(2):
+        Image.new("RGB", (640, 480)).save(tmp_path / f"{i}.jpg")
+    assert load_image_folder(tmp_path).images.shape == (2, 96, 96, 3)
+
+
+def test_sixteen_bit_grayscale_pngs_are_scaled_to_eight_bits_not_clipped(tmp_path):
+    ramp = np.tile(np.arange(0, 4096, 64, dtype=np.uint16), (64, 1))  # a 12-bit microscope ramp, 0..4032
+    Image.fromarray(ramp).save(tmp_path / "a.png")
+    Image.fromarray(ramp // 2).save(tmp_path / "b.png")
+    assert Image.open(tmp_path / "a.png").mode.startswith("I")
+    images = load_image_folder(tmp_path, size=64).images[..., 0]
+    assert images[0].max() == 255 and images[0].min() == 0
+    assert len(np.unique(images[0])) > 32  # a ramp, not 0/255
+    assert abs(int(images[1].max()) - 127) <= 1  # half as bright stays half as bright
+
+
+def test_hidden_files_and_macos_archive_leftovers_are_ignored(tmp_path):
+    write_gray_images(tmp_path / "cats", 2)
+    write_gray_images(tmp_path / "dogs", 2)
+    (tmp_path / "cats" / "._00000.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (tmp_path / "__MACOSX" / "cats").mkdir(parents=True)
+    (tmp_path / "__MACOSX" / "cats" / "._00001.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (tmp_path / ".thumbnails").mkdir()
+    (tmp_path / ".thumbnails" / "x.png").write_bytes(b"junk")
+    data = load_image_folder(tmp_path)
+    assert data.images.shape[0] == 4 and data.class_names == ["cats", "dogs"]
+
+
+@pytest.mark.parametrize("content", ["not an image", "truncated"])
+def test_a_file_that_cannot_be_decoded_is_an_error_naming_it(tmp_path, content):
+    write_gray_images(tmp_path, 3, side=32)
+    good = (tmp_path / "00000.png").read_bytes()
+    (tmp_path / "bad.png").write_bytes(b"plain text, png suffix" if content == "not an image" else good[: len(good) // 2])
+    with pytest.raises(ValueError, match=r"cannot read image .*bad\.png.*skip_bad=True"):
+        load_image_folder(tmp_path)
+
+
+def test_skip_bad_skips_undecodable_files_and_counts_them(tmp_path):
+    write_gray_images(tmp_path, 3)
+    (tmp_path / "bad.png").write_bytes(b"plain text")
+    with pytest.warns(UserWarning, match=r"skipped 1 of 4 image files that could not be read: bad\.png"):
+        data = load_image_folder(tmp_path, skip_bad=True)
+    assert data.images.shape[0] == 3
+
+
+def test_idx_image_and_label_counts_must_match(tmp_path):
+    write_mnist_files(tmp_path, compress=True)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(13), compress=True)  # 12 images, 13 labels
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte holds 12 images but train-labels-idx1-ubyte holds 13 labels"):
+        load_dataset("fashion-mnist", tmp_path, download=False)
+
+
+def test_idx_gz_that_is_not_gzip_or_is_truncated_names_the_file(tmp_path):
+    write_mnist_files(tmp_path, compress=True)
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    whole = path.read_bytes()
+    path.write_bytes(b"plain bytes, not gzip")
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz is not a valid gzip file or is truncated"):
+        load_dataset("fashion-mnist", tmp_path, download=False)
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz is not a valid gzip file or is truncated"):
+        read_idx(path)
+
+
+def test_idx_bad_dimension_byte_and_extra_bytes_are_named(tmp_path):
+    path = tmp_path / "x-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 200]) + b"\x00" * 16)
+    with pytest.raises(ValueError, match="bad IDX header: 200 dimensions"):
+        read_idx(path)
+    path.write_bytes(bytes([0, 0, 8, 1]) + (3).to_bytes(4, "big") + b"\x01\x02\x03\x04")
+    with pytest.raises(ValueError, match="1 bytes more than its header's shape"):
+        read_idx(path)
+
+
+def test_idx_file_of_the_wrong_rank_is_named(tmp_path):
+    write_mnist_files(tmp_path, compress=False)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros((12, 2)), compress=False)
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte holds an array of shape \(12, 2\); expected labels"):
+        load_dataset("mnist", tmp_path, download=False)
+
+
+def test_image_data_with_more_labels_than_images_is_refused():
+    from mmdc_lib.data import ImageData
+
+    with pytest.raises(ValueError, match="120 images but 121 labels"):
+        ImageData(np.zeros((120, 8, 8, 1), np.uint8), np.zeros(121, np.int64), "mine")
+
+
+def test_data_dir_that_is_a_file_is_named(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        load_dataset("cifar10", tmp_path / "file")

@@ -142,3 +142,79 @@ def torch_images(images):
     from mmdc_lib.estimator import images_to_uint8_nchw
 
     return images_to_uint8_nchw(images)[0]
+
+
+# --- robustness ------------------------------------------------------------------
+import pickle
+import warnings
+
+import torch
+
+
+def test_numpy_integers_and_floats_are_accepted_where_python_numbers_are(digits_images):
+    images, labels = digits_images
+    model = MMDC(n_clusters=labels.max() + 1, epochs=np.int64(1), batch_size=np.int64(32), n_init=np.int64(1),
+                 lr=np.float32(0.05), seed=np.int64(3), device="cpu").fit(images)
+    assert model.labels_.shape == (120,) and type(model.config_.n_clusters) is int
+    as_numpy = MMDC(n_clusters=np.int64(10), epochs=np.int64(5))._resolve_config(torch_images(images), seed=np.int64(0))
+    as_python = MMDC(n_clusters=10, epochs=5)._resolve_config(torch_images(images), seed=0)
+    assert as_numpy == as_python and as_numpy.lr_milestones == (4,)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        ({"seed": None}, TypeError, "seed should be an int"),
+        ({"seed": "0"}, TypeError, "seed should be an int"),
+        ({"seed": 0.5}, TypeError, "seed should be an int"),
+        ({"seed": -1}, ValueError, r"seed=-1 should be in \[0, 2\*\*32\)"),
+        ({"n_init": 0}, ValueError, "n_init=0 should be >= 1"),
+        ({"batch_size": 2.0}, TypeError, "batch_size should be an int"),
+        ({"weight_decay": -1.0}, ValueError, "weight_decay=-1.0 should be"),
+        ({"refine_epoch": 1}, ValueError, "refine_epoch=1 should be < epochs=1"),
+        ({"network": "vgg"}, ValueError, "network='vgg' halves the image four times and needs input_size >= 16, got 8"),
+        ({"augmentation": __import__("mmdc_lib").AugmentConfig(grayscale_p=-0.1)}, ValueError, "grayscale_p=-0.1"),
+    ],
+)
+def test_bad_settings_are_named_before_training(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        MMDC(n_clusters=3, epochs=1, device="cpu", **kwargs).fit(np.zeros((20, 8, 8), dtype=np.uint8))
+
+
+def test_the_largest_seed_works_with_refinement_and_restarts(digits_images):
+    model = MMDC(n_clusters=10, seed=2**32 - 1, n_init=2, refine_epoch=1, **FAST).fit(digits_images[0])
+    assert model.labels_.shape == (120,)
+
+
+def test_fit_does_not_reseed_the_callers_global_torch_rng(digits_images):
+    torch.manual_seed(5)
+    expected = torch.rand(4)
+    torch.manual_seed(5)
+    MMDC(n_clusters=10, **FAST).fit(digits_images[0])
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_divergence_is_a_clear_error_not_nan_labels(digits_images):
+    with pytest.raises(ValueError, match=r"training diverged in epoch 1.*lower learning rate than lr=10000"):
+        MMDC(n_clusters=10, lr=1e4, **FAST).fit(digits_images[0])
+
+
+def test_predict_on_data_scaled_unlike_fit_warns_naming_both_ranges(digits_images):
+    as_uint8 = np.round(digits_images[0] / 16 * 255).astype(np.uint8)
+    model = MMDC(n_clusters=10, **FAST).fit(as_uint8)
+    with pytest.warns(UserWarning, match=r"X's values span 0\.\.1, but MMDC was fitted on values spanning 0\.\.255"):
+        model.predict(as_uint8 / 255.0)
+    floats = MMDC(n_clusters=10, **FAST).fit(digits_images[0])  # floats 0..16
+    with pytest.warns(UserWarning, match=r"span 0\.\.255, but MMDC was fitted on values spanning 0\.\.16"):
+        floats.transform(digits_images[0] * 255 / 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict(as_uint8[:10])  # same scale: no warning
+        floats.predict(digits_images[0][:10])
+        floats.predict(as_uint8[:10])  # uint8 is taken as 0..255 pixels, the range fit scaled to
+
+
+def test_pickled_model_predicts_the_same_labels(fitted, digits_images):
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert np.array_equal(restored.predict(digits_images[0]), fitted.labels_)
+    assert next(restored._model.parameters()).device.type == "cpu"

@@ -51,3 +51,17 @@ def test_mismatched_lengths_and_empty_labels_are_rejected():
 def test_align_labels_renames_clusters_to_match_a_reference():
     reference = np.array([0, 0, 1, 1, 2, 2])
     assert align_labels(np.array([2, 2, 0, 0, 1, 1]), reference, 3).tolist() == reference.tolist()
+
+
+def test_confusion_matrix_keeps_each_class_matched_cluster_in_its_column_when_clusters_are_fewer():
+    scores = evaluate_clustering([0, 0, 1, 1, 2, 2], [0, 0, 0, 0, 1, 1])
+    assert scores.acc == pytest.approx(2 / 3)
+    assert np.trace(scores.confusion) / scores.confusion.sum() == pytest.approx(scores.acc)
+    assert scores.confusion.tolist() == [[2, 0, 0], [2, 0, 0], [0, 0, 2]]
+    assert scores.cluster_ids.tolist() == [0, -1, 1]  # class 1 has no cluster of its own
+
+
+def test_confusion_matrix_lists_unmatched_clusters_after_the_matched_ones():
+    scores = evaluate_clustering([0, 0, 1, 1], [0, 1, 2, 3])
+    assert scores.confusion.shape == (2, 4)
+    assert np.trace(scores.confusion) / scores.confusion.sum() == pytest.approx(scores.acc)

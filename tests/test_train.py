@@ -45,3 +45,72 @@ def test_mmdc_loss_without_rotation_is_the_mse_alone():
     embeddings, targets = torch.ones(3, 2), torch.zeros(3, 2)
     total, mse, rotation = mmdc_loss(embeddings, targets)
     assert total.item() == mse.item() == 2.0 and rotation.item() == 0.0
+
+
+# --- robustness ------------------------------------------------------------------
+import pytest
+
+from mmdc_lib.train import CheckpointError, TrainingDivergedError
+
+
+def test_history_lr_is_the_rate_each_epoch_trained_with():
+    config, images, labels = small_run()  # 3 epochs, lr x0.1 after epoch 2
+    history = Trainer(config, images, device="cpu", progress=False).fit().history
+    assert [entry["lr"] for entry in history] == pytest.approx([0.05, 0.05, 0.005])
+
+
+@pytest.mark.parametrize("seed", [42_949, 2**32 - 1])
+def test_refinement_works_for_large_seeds(seed):
+    config, images, _ = small_run()
+    config.seed, config.refine_epoch = seed, 1
+    assert Trainer(config, images, device="cpu", progress=False).fit().labels.shape == (200,)
+
+
+def test_fit_leaves_the_callers_global_torch_rng_alone():
+    config, images, _ = small_run()
+    config.epochs, config.lr_milestones = 1, (1,)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    Trainer(config, images, device="cpu", progress=False).fit()
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_divergence_stops_with_an_error_naming_the_epoch_and_the_learning_rate(tmp_path):
+    config, images, _ = small_run()
+    config.lr = 1e4
+    with pytest.raises(TrainingDivergedError, match=r"training diverged in epoch 1: .*NaN or infinity; try a lower learning rate than lr=10000"):
+        Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit()
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_divergence_during_refinement_is_detected_too():
+    config, images, _ = small_run()
+    config.lr, config.refine_epoch = 1e4, 0
+    with pytest.raises(TrainingDivergedError, match="training diverged in epoch"):
+        Trainer(config, images, device="cpu", progress=False).fit()
+
+
+def test_resume_with_more_finished_epochs_than_asked_is_refused(tmp_path):
+    config, images, _ = small_run()
+    Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit()
+    config.epochs = 2  # same milestones, fewer epochs
+    with pytest.raises(CheckpointError, match="it has 3 finished epochs, more than the 2 asked for"):
+        Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit(resume=True)
+
+
+def test_resume_on_other_pixels_of_the_same_shape_is_refused(tmp_path):
+    config, images, _ = small_run()
+    config.epochs = 1
+    Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit()
+    other = images.flip(0)
+    with pytest.raises(CheckpointError, match=r"other data \(200 images of shape \[1, 8, 8\], other pixels"):
+        Trainer(config, other, device="cpu", out_dir=tmp_path, progress=False).fit(resume=True)
+
+
+def test_checkpoint_holds_only_tensors_and_plain_values(tmp_path):
+    config, images, _ = small_run()
+    config.epochs = 2
+    Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit()
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # raises on anything else
+    assert isinstance(state["previous_labels"], torch.Tensor) and state["data"]["n_images"] == 200

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 import zlib
 from pathlib import Path
 from typing import Optional, Sequence
@@ -18,10 +19,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .config import PRESETS, ROTATION_SCHEDULES, preset
-from .data import DATASETS, load_dataset
+from .data import DATASETS, MAX_IMAGE_SIZE, load_dataset
 from .estimator import images_to_uint8_nchw
 from .metrics import NMI_AVERAGING, evaluate_clustering
-from .train import Trainer, resolve_device
+from .train import Trainer, check_out_dir, resolve_device
 
 # What bad input raises, by family: our ValueError/TypeError (CheckpointError and the data errors included),
 # OSError and its children (missing, unwritable or read-only paths; gzip.BadGzipFile; PIL's UnidentifiedImageError),
@@ -51,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", default="digits", help=f"one of: {', '.join(DATASETS)} (default: digits)")
     train.add_argument("--preset", default=None, help="settings to use (default: the data set's own; 'digits' for a folder)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--epochs", type=int, default=None, help="override the preset; lr milestones and refine_epoch scale with it")
+    train.add_argument("--epochs", type=int, default=None,
+                       help="override the preset; lr milestones and refine_epoch scale with it (refinement is dropped "
+                            "when its scaled start is not before the last epoch)")
     train.add_argument("--n-clusters", type=int, default=None,
                        help="override the preset (default for a folder: the number of labelled sub-folders)")
     train.add_argument("--rotation", choices=ROTATION_SCHEDULES, default=None, help="override the preset's rotation schedule")
@@ -82,7 +85,9 @@ def resolve_config(args: argparse.Namespace):
         scale = args.epochs / config.epochs
         config.lr_milestones = tuple(max(1, round(m * scale)) for m in config.lr_milestones)
         if config.refine_epoch is not None:
-            config.refine_epoch = round(config.refine_epoch * scale)
+            # Too short a run leaves no room for the refinement stage: it is dropped, not moved to epoch 0.
+            refine_epoch = round(config.refine_epoch * scale)
+            config.refine_epoch = refine_epoch if refine_epoch < args.epochs else None
         config.epochs = args.epochs
     return config
 
@@ -111,11 +116,16 @@ def train(args: argparse.Namespace) -> dict:
     if args.preset is not None and args.preset not in PRESETS:
         raise ValueError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}.")
     config = resolve_config(args)
+    config.validate()  # a bad --seed or --epochs is named before the data set loads
     device = resolve_device(args.device)
     if args.dataset != "folder" and (args.image_size is not None or args.skip_bad_images):
         raise ValueError("--image-size and --skip-bad-images apply to --dataset folder only.")
+    if args.image_size is not None and not 2 <= args.image_size <= MAX_IMAGE_SIZE:
+        raise ValueError(f"--image-size={args.image_size} should be between 2 and {MAX_IMAGE_SIZE}.")
+    out = Path(args.out or f"runs/{args.dataset}-seed{args.seed}")
+    check_out_dir(out, args.resume, args.overwrite)  # before loading the data: a forgotten --resume costs nothing
     data = load_dataset(args.dataset, args.data_dir, download=not args.no_download, image_size=args.image_size,
-                        skip_bad=args.skip_bad_images)
+                        skip_bad=args.skip_bad_images, progress=False if args.no_progress else None)
     images_nhwc, labels = data.images, data.labels
     if args.n_clusters is not None:
         config.n_clusters = args.n_clusters
@@ -132,7 +142,6 @@ def train(args: argparse.Namespace) -> dict:
         chosen = subset_indices(len(images_nhwc), args.subset)
         images_nhwc = images_nhwc[chosen]
         labels = labels[chosen] if labels is not None else None
-    out = Path(args.out or f"runs/{args.dataset}-seed{args.seed}")
     images, _ = images_to_uint8_nchw(images_nhwc)
     start = time.perf_counter()
     # The trainer refuses a finished run without --resume/--overwrite and writes config.json only once it goes ahead.
@@ -162,10 +171,17 @@ def train(args: argparse.Namespace) -> dict:
     return metrics
 
 
+def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings on the command line: ``warning: ...`` on one line, without the source line."""
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        train(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line_warning
+            train(args)
     except USER_ERRORS as error:
         print(f"error: {describe(error)}", file=sys.stderr)
         return 2

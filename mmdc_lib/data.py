@@ -21,6 +21,7 @@ DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100-20", "stl10
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 # A folder's images are resized to the median of their shorter sides, at most this (``size=`` overrides).
 MAX_DEFAULT_IMAGE_SIZE = 96
+MAX_IMAGE_SIZE = 1024  # the largest side a folder's images may be resized to
 PROGRESS_FROM = 1000  # show a progress bar when a folder holds at least this many images
 # PIL modes of one channel; the high-bit-depth ones are scaled to 8 bits, not clipped.
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
@@ -216,6 +217,8 @@ def load_image_folder(
         from .config import check_int
 
         size = check_int("size", size, minimum=2)
+        if size > MAX_IMAGE_SIZE:
+            raise ValueError(f"size={size} should be <= {MAX_IMAGE_SIZE}.")
     candidates = sorted(
         p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not _is_hidden(p, folder) and p.is_file()
     )
@@ -252,7 +255,13 @@ def load_image_folder(
         raise ValueError(f"none of the {len(candidates)} image files under {folder} could be read.")
     if skipped:
         names = ", ".join(str(p.relative_to(folder)) for p in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
-        warnings.warn(f"skipped {len(skipped)} of {len(candidates)} image files that could not be read: {names}", UserWarning, stacklevel=2)
+        lost = sorted({p.relative_to(folder).parts[0] for p in skipped if p.parent != folder}
+                      - {p.relative_to(folder).parts[0] for p in kept})
+        warnings.warn(
+            f"skipped {len(skipped)} of {len(candidates)} image files that could not be read: {names}"
+            + (f"; no image of {', '.join(lost)} is left, so that sub-folder is not a class" if lost else ""),
+            UserWarning, stacklevel=2,
+        )
     deep = [a for a in arrays if a.dtype != np.uint8]
     if deep:
         top = max(float(a.max()) for a in deep)
@@ -278,11 +287,11 @@ def _gray_to_mode(gray: np.ndarray, mode: str) -> np.ndarray:
 
 def load_dataset(
     name: str, data_dir: Optional[str | os.PathLike] = None, download: bool = True,
-    image_size: Optional[int] = None, skip_bad: bool = False,
+    image_size: Optional[int] = None, skip_bad: bool = False, progress: Optional[bool] = None,
 ) -> ImageData:
     """Load a data set by name (see ``DATASETS``); ``data_dir`` defaults to ./data.
 
-    ``image_size`` and ``skip_bad`` apply to ``folder`` (see ``load_image_folder``).
+    ``image_size``, ``skip_bad`` and ``progress`` apply to ``folder`` (see ``load_image_folder``).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
@@ -306,6 +315,6 @@ def load_dataset(
             return _load_cifar(datasets.CIFAR100, name, data_dir, download, coarse=True)
         if name == "stl10":
             return _load_stl10(data_dir, download)
-        return load_image_folder(data_dir, size=image_size, skip_bad=skip_bad)
+        return load_image_folder(data_dir, size=image_size, skip_bad=skip_bad, progress=progress)
     except RuntimeError as error:  # torchvision: "Dataset not found or corrupted. You can use download=True ..."
         raise FileNotFoundError(f"{name} not found in {data_dir}: {error}") from None

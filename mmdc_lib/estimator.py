@@ -131,11 +131,11 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
     def _resolve_config(self, images: torch.Tensor, seed: int) -> MMDCConfig:
         n_samples, channels, height, width = images.shape
         if isinstance(self.augmentation, AugmentConfig):
-            augment = self.augmentation
+            augment = copy.deepcopy(self.augmentation)  # validate() normalises in place: never the caller's object
         elif self.augmentation == "auto":
-            augment = AUGMENTATIONS["affine" if channels == 1 else "color"]
+            augment = copy.deepcopy(AUGMENTATIONS["affine" if channels == 1 else "color"])
         elif self.augmentation in AUGMENTATIONS:
-            augment = AUGMENTATIONS[self.augmentation]
+            augment = copy.deepcopy(AUGMENTATIONS[self.augmentation])
         else:
             raise ValueError(f"augmentation={self.augmentation!r} should be 'auto', {', '.join(map(repr, AUGMENTATIONS))} or an AugmentConfig.")
         batch_size = check_int("batch_size", self.batch_size, minimum=2)
@@ -186,11 +186,12 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         return images
 
     def _warn_if_scaled_differently(self, X) -> None:
-        """UserWarning when X's value range lies mostly outside the fitted range, or fills only a sliver of it.
+        """UserWarning when X's value range lies mostly outside the fitted range, or entirely in its bottom 2%.
 
         Images scaled unlike the fitted ones (floats 0..1 after fitting on uint8 0..255, say) would
         otherwise come out nearly black or white and land in one cluster without a word. uint8 X is
-        compared with 0..255, the range it is used in.
+        compared with 0..255, the range it is used in. Dark or low-contrast images do not warn, nor
+        does a blank one (a single value).
         """
         values = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
         low, high = (0.0, 255.0) if values.dtype == np.uint8 else self.input_range_
@@ -198,7 +199,8 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         smallest, largest = float(values.min()), float(values.max())
         inside = max(0.0, min(high, largest) - max(low, smallest))  # length of X's range within the fitted one
         mostly_outside = largest - smallest - inside > 0.5 * (largest - smallest)
-        if mostly_outside or largest - smallest < 0.1 * span:
+        scaled_down = smallest < largest <= low + 0.02 * span
+        if mostly_outside or scaled_down:
             warnings.warn(
                 f"X's values span {smallest:g}..{largest:g}, but MMDC was fitted on values spanning {low:g}..{high:g}: "
                 "scale X as the images given to fit, or most images may fall into one cluster.",
@@ -208,7 +210,12 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """Unit-norm embeddings of the clean views, (N, d) float32, computed on ``device``."""
         images = self._images_like_fit(X)
-        self._model.to(resolve_device(self.device))
+        try:
+            device = resolve_device(self.device)
+        except ValueError:  # e.g. fitted with device="cuda" on Colab, unpickled on a laptop
+            warnings.warn(f"device={self.device!r} is not available here; computing on the CPU.", UserWarning, stacklevel=2)
+            device = torch.device("cpu")
+        self._model.to(device)
         return embed_images(self._model, images, self.config_.input_size, self.config_.augment.eval_crop).cpu().numpy()
 
     def predict(self, X) -> np.ndarray:
@@ -223,10 +230,13 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         return hasattr(self, "cluster_centers_")
 
     def __getstate__(self) -> dict:
-        """Pickle the fitted network on the CPU: a model fitted on a GPU (Colab) unpickles on a CPU-only machine."""
+        """Pickle the fitted network on the CPU: a model fitted on a GPU (Colab) unpickles on a CPU-only machine.
+
+        The network moves to the CPU in place (no copy on the GPU); ``transform`` moves it back to ``device``.
+        """
         state = super().__getstate__()
         if "_model" in state:
-            state["_model"] = copy.deepcopy(self._model).cpu()
+            state["_model"] = self._model.cpu()
         return state
 
 

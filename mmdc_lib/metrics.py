@@ -63,8 +63,8 @@ class ClusteringScores:
     acc: float
     nmi: float
     ari: float
-    confusion: np.ndarray  # (n_classes, n_clusters), clusters reordered to their matched classes
-    cluster_ids: np.ndarray  # (n_clusters,), the cluster label of each confusion column
+    confusion: np.ndarray  # (n_classes, n_columns): matched clusters in their classes' order, then the unmatched
+    cluster_ids: np.ndarray  # (n_columns,), the cluster label of each column (see evaluate_clustering)
 
     def as_dict(self) -> dict:
         values = asdict(self)
@@ -79,7 +79,8 @@ def evaluate_clustering(y_true, y_pred) -> ClusteringScores:
     The confusion matrix has one row per class; column i holds the cluster matched to
     class i, so its trace is ACC x N; unmatched clusters follow. When there are fewer
     clusters than classes (a collapsed run), a class left without a cluster gets an
-    empty column whose cluster id is -1.
+    empty column (all zeros: a real cluster always has members) whose cluster id is one
+    less than the smallest real one (-1 for clusters 0..k-1).
     """
     counts, _, clusters, rows, cols = _matched(y_true, y_pred)
     n_classes, n_clusters = counts.shape
@@ -88,7 +89,8 @@ def evaluate_clustering(y_true, y_pred) -> ClusteringScores:
     unmatched = [c for c in range(n_clusters) if c not in set(cols)]
     columns = [counts[:, c] if c >= 0 else np.zeros(n_classes, dtype=counts.dtype) for c in matched_cluster]
     columns += [counts[:, c] for c in unmatched]
-    ids = [clusters[c] if c >= 0 else -1 for c in matched_cluster] + [clusters[c] for c in unmatched]
+    placeholder = min(int(clusters.min()), 0) - 1  # never a real cluster id, even with DBSCAN's -1 for noise
+    ids = [clusters[c] if c >= 0 else placeholder for c in matched_cluster] + [clusters[c] for c in unmatched]
     return ClusteringScores(
         acc=float(counts[rows, cols].sum() / counts.sum()),
         nmi=float(normalized_mutual_info_score(y_true, y_pred, average_method=NMI_AVERAGING)),

@@ -1,6 +1,7 @@
 """Networks: a shared backbone with an embedding head and a rotation head.
 
-Backbones end in global average pooling, so each works at any input size.
+``small`` and ``resnet18`` end in global average pooling and work at any input size of 8 pixels
+or more; ``vgg`` halves the image four times and needs at least 16.
 - ``small``: 5 conv-BN-ReLU layers (32-M-32-64-M-64-128), for 8x8 to 32x32 images on a CPU.
 - ``vgg``: the authors' MNIST net, 32-M-64-M-128-M-256-M with BatchNorm.
 - ``resnet18``: torchvision's ResNet-18 with a 3x3 stride-1 stem and no max-pool, as for CIFAR.

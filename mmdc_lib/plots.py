@@ -21,7 +21,9 @@ def plot_confusion(
                     color="white" if count > confusion.max() / 2 else "black")
     ax.set_xlabel("cluster (matched order)")
     if cluster_ids is not None:
-        ax.set_xticks(range(len(cluster_ids)), [str(c) if c >= 0 else "none" for c in cluster_ids], fontsize=7)
+        # An all-zero column is a class left without a cluster (see metrics.evaluate_clustering).
+        names = [str(c) if confusion[:, i].any() else "none" for i, c in enumerate(cluster_ids)]
+        ax.set_xticks(range(len(cluster_ids)), names, fontsize=7)
     ax.set_ylabel("true class")
     if class_names is not None and len(class_names) == confusion.shape[0]:
         ax.set_yticks(range(len(class_names)), class_names, fontsize=7)

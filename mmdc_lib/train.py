@@ -22,6 +22,7 @@ is read with ``torch.load(weights_only=True)``: tensors and plain values only.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import math
@@ -81,6 +82,17 @@ def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str
         elif (list(old) if isinstance(old, (list, tuple)) else old) != (list(new) if isinstance(new, (list, tuple)) else new):
             differences.append(f"{prefix}{key}: {old!r} in the checkpoint, {new!r} now")
     return differences
+
+
+def check_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse, before any work, an output folder that is a file, or that holds a run when neither flag is given."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(20, "the output folder is a file", str(out_dir))
+    if (out_dir / CHECKPOINT_NAME).exists() and not (resume or overwrite):
+        raise RunExistsError(
+            f"{out_dir} already holds a run ({CHECKPOINT_NAME}); continue it with --resume (resume=True) "
+            "or start afresh, deleting it, with --overwrite (overwrite=True)"
+        )
 
 
 def kmeans_seed(seed: int, epoch: int) -> int:
@@ -220,7 +232,8 @@ class Trainer:
             "data": self.fingerprint,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            # MultiStepLR keeps its milestones in a Counter, which weights_only loading refuses before torch 2.4.
+            "scheduler": {**self.scheduler.state_dict(), "milestones": dict(self.scheduler.state_dict()["milestones"])},
             "generator": self.generator.get_state(),
             "means": self.means.cpu(),
             "targets": self.targets.cpu(),
@@ -233,7 +246,11 @@ class Trainer:
         path = self.checkpoint_path
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".pt.tmp")
-        torch.save(self.state_dict(), temporary)
+        try:
+            torch.save(self.state_dict(), temporary)
+        except RuntimeError as error:  # torch reports a full disk as "PytorchStreamWriter failed writing file"
+            temporary.unlink(missing_ok=True)
+            raise OSError(f"cannot write the checkpoint {path}: {error}") from None
         os.replace(temporary, path)
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
@@ -277,7 +294,9 @@ class Trainer:
             raise CheckpointError(f"it holds targets of shape {tuple(targets.shape)}, this run needs {tuple(self.targets.shape)}")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        scheduler = dict(state["scheduler"])
+        scheduler["milestones"] = collections.Counter(scheduler["milestones"])
+        self.scheduler.load_state_dict(scheduler)
         self.generator.set_state(state["generator"])
         self.means = means.to(self.device)
         self.targets = targets.to(self.device)
@@ -296,18 +315,12 @@ class Trainer:
             if resume:
                 raise ValueError("resume needs an output directory that holds the checkpoint.")
             return
-        if self.out_dir.exists() and not self.out_dir.is_dir():
-            raise NotADirectoryError(20, "the output folder is a file", str(self.out_dir))
+        check_out_dir(self.out_dir, resume, overwrite)
         checkpoint = self.checkpoint_path
         if resume and checkpoint.exists():
             self.load_checkpoint(checkpoint)
-        elif checkpoint.exists() and not overwrite:
-            raise RunExistsError(
-                f"{self.out_dir} already holds a run ({CHECKPOINT_NAME}); continue it with --resume (resume=True) "
-                "or start afresh, deleting it, with --overwrite (overwrite=True)"
-            )
-        elif overwrite:
-            for name in RUN_FILES:
+        elif overwrite and checkpoint.exists():  # only a folder that holds a run: never a user's own files
+            for name in (*RUN_FILES, f"{CHECKPOINT_NAME}.tmp", f"{CONFIG_NAME}.tmp"):
                 (self.out_dir / name).unlink(missing_ok=True)
         try:  # fail now, not after the first epoch, when the folder cannot be written
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -450,7 +463,7 @@ class Trainer:
                 bar.close()
                 raise TrainingDivergedError(
                     f"training diverged in epoch {epoch_number}: {error}; try a lower learning rate than lr={config.lr:g}"
-                    + (f" (epoch {epoch_number - 1} is in the checkpoint)" if self.out_dir is not None and epoch_number > 1 else "")
+                    + (" (a new run: --overwrite, overwrite=True)" if self.out_dir is not None and epoch_number > 1 else "")
                     + "."
                 ) from None
             self.history.append(entry)

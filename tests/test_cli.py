@@ -185,6 +185,7 @@ def test_a_device_torch_lacks_is_a_one_line_error(tmp_path, device):
 def test_subset_larger_than_the_data_set_is_refused(tmp_path):
     result = run_cli("train", "--dataset", "digits", "--subset", "5000", "--out", str(tmp_path / "run"))
     assert_one_line_error(result, "--subset=5000 is larger than the data set (1797 images)")
+    assert result.returncode == 2
 
 
 def test_a_data_set_whose_images_and_labels_differ_in_count_is_a_one_line_error(tmp_path):
@@ -275,3 +276,50 @@ def test_checkpoint_missing_a_key_is_a_one_line_error(uninterrupted, tmp_path):
     torch.save(state, tmp_path / "checkpoint.pt")
     result = run_cli("train", *SMALL_RUN, "--out", str(tmp_path), "--resume")
     assert_one_line_error(result, "corrupt or incomplete checkpoint (missing 'history')")
+
+
+def test_a_forgotten_resume_is_named_before_the_data_set_loads(tmp_path):
+    (tmp_path / "run").mkdir()
+    torch.save({"epoch": 3}, tmp_path / "run" / "checkpoint.pt")
+    result = run_cli("train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "absent"), "--no-download",
+                     "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, "already holds a run")
+
+
+def test_short_runs_of_the_published_presets_drop_refinement_instead_of_failing():
+    from mmdc_lib.cli import build_parser, resolve_config
+
+    short = resolve_config(build_parser().parse_args(["train", "--dataset", "cifar10", "--epochs", "3"])).validate()
+    assert short.refine_epoch is None and short.lr_milestones == (2,)
+    longer = resolve_config(build_parser().parse_args(["train", "--dataset", "cifar10", "--epochs", "40"])).validate()
+    assert longer.refine_epoch == 35 and longer.lr_milestones == (30,)
+
+
+def test_no_progress_hides_the_folder_loaders_bars_so_an_error_stays_one_line(tmp_path):
+    from test_data import write_gray_images
+
+    write_gray_images(tmp_path / "images", 1000, side=4)
+    (tmp_path / "images" / "zz-broken.png").write_bytes(b"not an image")
+    result = run_cli("train", "--dataset", "folder", "--data-dir", str(tmp_path / "images"), "--n-clusters", "2",
+                     "--no-progress", "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, "zz-broken.png")
+
+
+def test_skip_bad_images_trains_on_the_rest_and_warns_on_one_line(tmp_path):
+    from test_data import write_gray_images
+
+    for kind in ("a", "b"):
+        write_gray_images(tmp_path / "images" / kind, 6)
+    (tmp_path / "images" / "a" / "broken.png").write_bytes(b"not an image")
+    result = run_cli("train", "--dataset", "folder", "--data-dir", str(tmp_path / "images"), "--skip-bad-images",
+                     "--image-size", "12", "--epochs", "1", "--device", "cpu", "--no-progress", "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    warning_lines = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warning_lines == ["warning: skipped 1 of 13 image files that could not be read: a/broken.png"], result.stderr
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["n_images"] == 12
+
+
+@pytest.mark.parametrize("size", ["0", "5000"])
+def test_image_size_out_of_range_is_a_one_line_error(tmp_path, size):
+    result = run_cli("train", "--dataset", "folder", "--data-dir", str(tmp_path), "--image-size", size)
+    assert_one_line_error(result, f"--image-size={size} should be between 2 and 1024")

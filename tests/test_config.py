@@ -68,3 +68,15 @@ def test_numpy_numbers_are_accepted_and_stored_as_python_numbers():
     ).validate()
     assert type(config.n_clusters) is int and type(config.lr) is float and type(config.seed) is int
     assert json.loads(config.to_json())["n_clusters"] == 4
+
+
+def test_presets_do_not_share_their_augmentation_objects():
+    first = preset("cifar10")
+    first.augment.hflip = False
+    assert preset("cifar100-20").augment.hflip and preset("cifar10").augment.hflip
+
+
+def test_crop_scale_may_be_a_numpy_pair_and_sigma_must_be_a_number():
+    assert AugmentConfig(crop_scale=np.array([0.5, 1.0])).validate().crop_scale == (0.5, 1.0)
+    with pytest.raises(TypeError, match="sigma should be a number, got str"):
+        dataclasses.replace(preset("digits"), sigma="0.1").validate()

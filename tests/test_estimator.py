@@ -218,3 +218,21 @@ def test_pickled_model_predicts_the_same_labels(fitted, digits_images):
     restored = pickle.loads(pickle.dumps(fitted))
     assert np.array_equal(restored.predict(digits_images[0]), fitted.labels_)
     assert next(restored._model.parameters()).device.type == "cpu"
+
+
+def test_dark_blank_and_low_contrast_images_do_not_warn(digits_images):
+    as_uint8 = np.round(digits_images[0] / 16 * 255).astype(np.uint8)
+    model = MMDC(n_clusters=10, **FAST).fit(as_uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict((as_uint8[:1] / 12).astype(np.uint8))  # one dark image, values 0..21
+        model.predict(np.zeros((1, 8, 8), dtype=np.uint8))  # a blank image
+        model.predict(np.full((2, 8, 8), 120.0) + np.eye(8) * 10)  # low contrast floats, in range
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_model_whose_device_is_missing_here_predicts_on_the_cpu_with_a_warning(fitted, digits_images):
+    restored = pickle.loads(pickle.dumps(fitted)).set_params(device="cuda")  # as if fitted with device="cuda" on Colab
+    with pytest.warns(UserWarning, match="device='cuda' is not available here; computing on the CPU"):
+        labels = restored.predict(digits_images[0])
+    assert np.array_equal(labels, fitted.labels_)

@@ -65,3 +65,9 @@ def test_confusion_matrix_lists_unmatched_clusters_after_the_matched_ones():
     scores = evaluate_clustering([0, 0, 1, 1], [0, 1, 2, 3])
     assert scores.confusion.shape == (2, 4)
     assert np.trace(scores.confusion) / scores.confusion.sum() == pytest.approx(scores.acc)
+
+
+def test_placeholder_column_id_never_collides_with_a_real_noise_label():
+    scores = evaluate_clustering([0, 0, 1, 1, 2, 2], [-1, -1, 0, 0, 0, 0])
+    assert -1 in scores.cluster_ids.tolist() and -2 in scores.cluster_ids.tolist()
+    assert np.trace(scores.confusion) / scores.confusion.sum() == pytest.approx(scores.acc)

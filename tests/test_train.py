@@ -114,3 +114,48 @@ def test_checkpoint_holds_only_tensors_and_plain_values(tmp_path):
     Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit()
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # raises on anything else
     assert isinstance(state["previous_labels"], torch.Tensor) and state["data"]["n_images"] == 200
+
+
+def test_overwrite_removes_the_old_runs_files_before_training(tmp_path):
+    config, images, _ = small_run()
+    config.epochs = 1
+    torch.save({"epoch": 9}, tmp_path / "checkpoint.pt")
+    for name in ("metrics.json", "confusion.png", "labels.npy"):
+        (tmp_path / name).write_text("old run")
+    Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit(overwrite=True)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    assert not any((tmp_path / name).exists() for name in ("metrics.json", "confusion.png", "labels.npy"))
+
+
+def test_overwrite_without_a_run_in_the_folder_deletes_nothing(tmp_path):
+    config, images, _ = small_run()
+    config.epochs = 1
+    for name in ("metrics.json", "history.png", "notes.txt"):
+        (tmp_path / name).write_text("the user's own file")
+    Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit(overwrite=True)
+    assert all((tmp_path / name).read_text() == "the user's own file" for name in ("metrics.json", "history.png", "notes.txt"))
+
+
+def test_a_checkpoint_that_cannot_be_written_is_an_os_error_naming_it(tmp_path, monkeypatch):
+    def disk_full(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc] PytorchStreamWriter failed writing file data/0")
+
+    config, images, _ = small_run()
+    config.epochs = 1
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match=r"cannot write the checkpoint .*checkpoint\.pt: .*failed writing file"):
+        Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit()
+    assert not (tmp_path / "checkpoint.pt.tmp").exists()
+
+
+def test_resume_restores_the_lr_schedule_from_a_weights_only_checkpoint(tmp_path):
+    config, images, _ = small_run()  # lr x0.1 after epoch 2 of 3
+    full = Trainer(config, images, device="cpu", progress=False).fit()
+    config.epochs = 2
+    Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit()
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert type(state["scheduler"]["milestones"]) is dict  # a Counter fails weights_only loading before torch 2.4
+    config.epochs = 3
+    resumed = Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit(resume=True)
+    assert [e["lr"] for e in resumed.history] == pytest.approx([e["lr"] for e in full.history])
+    assert torch.equal(resumed.embeddings, full.embeddings)

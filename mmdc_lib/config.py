@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 ROTATION_SCHEDULES = ("joint", "alternating", "none")
+MSE_REDUCTIONS = ("sum", "mean")
+PRECISIONS = ("auto", "fp32", "bf16")
 SEED_LIMIT = 2**32  # seeds are ints in [0, 2**32), the range numpy and scikit-learn accept
 MEAN_KINDS = ("auto", "onehot", "random", "orthogonal")
 NETWORKS = ("small", "vgg", "resnet18")
@@ -20,12 +22,23 @@ NETWORKS = ("small", "vgg", "resnet18")
 
 @dataclass
 class AugmentConfig:
-    """Batch augmentation, applied with tensor ops to whole mini-batches.
+    """Batch augmentation, applied with tensor ops to whole mini-batches. Two pipelines:
 
-    Geometric parameters are fractions of the image side; ``crop_scale`` is
-    the range of the random crop's side (1.0 = whole image, > 1 zooms out) that
-    is then resized to the network's input size. A crop smaller than the image
-    lies anywhere inside it; ``translate`` shifts it by up to that much more.
+    Ours (``crop_sizes`` empty): one affine resample of each image, a random crop
+    of side ``crop_scale`` (fractions of the image side, 1.0 = whole image, > 1
+    zooms out; a crop smaller than the image lies anywhere inside it and
+    ``translate`` shifts it by up to that much more), a rotation of up to
+    ``rotation_degrees`` and a flip, resized to the input size (sub-pixel
+    positions, zero padding); then colour jitter and grayscale on that view.
+
+    The authors' (``crop_sizes`` set; torchvision's transforms in guysrn/mmdc,
+    ``data_handling/transforms.py``): colour jitter (its four parts in a random
+    order per image) and random grayscale on the whole image, a horizontal flip,
+    a rotation of up to ``rotation_degrees`` about the centre (zero fill), then
+    a whole-pixel random crop whose side is drawn among ``crop_sizes`` (fractions
+    of the image side), resized to the input size. The clean view is the centre
+    crop of ``crop_sizes[0]`` (``eval_crop`` must equal it); ``crop_scale`` and
+    ``translate`` are unused.
     """
 
     crop_scale: tuple[float, float] = (1.0, 1.0)
@@ -35,6 +48,11 @@ class AugmentConfig:
     color_jitter: Optional[tuple[float, float, float, float]] = None  # brightness, contrast, saturation, hue
     grayscale_p: float = 0.0
     eval_crop: float = 1.0  # side of the centre crop used as the "clean" view
+    crop_sizes: tuple[float, ...] = ()  # the authors' pipeline when set (see above)
+
+    @property
+    def authors_pipeline(self) -> bool:
+        return len(self.crop_sizes) > 0
 
     def validate(self) -> "AugmentConfig":
         """Raise ValueError/TypeError naming the first bad setting; numpy numbers become Python floats."""
@@ -57,6 +75,16 @@ class AugmentConfig:
             self.color_jitter = jitter
         self.grayscale_p = check_real("grayscale_p", self.grayscale_p, minimum=0.0, maximum=1.0)
         self.eval_crop = check_real("eval_crop", self.eval_crop, minimum=0.0, inclusive=False)
+        if isinstance(self.crop_sizes, str) or not hasattr(self.crop_sizes, "__len__"):
+            raise TypeError(f"crop_sizes should be a tuple of fractions of the image side, got {self.crop_sizes!r}.")
+        self.crop_sizes = tuple(
+            check_real(f"crop_sizes[{i}]", v, minimum=0.0, maximum=1.0, inclusive=False) for i, v in enumerate(self.crop_sizes)
+        )
+        if self.crop_sizes and abs(self.eval_crop - self.crop_sizes[0]) > 1e-9:
+            raise ValueError(
+                f"eval_crop={self.eval_crop:g} should equal crop_sizes[0]={self.crop_sizes[0]:g}: "
+                "the authors' clean view is the centre crop of the first crop size."
+            )
         return self
 
 
@@ -83,6 +111,11 @@ class MMDCConfig:
     refine_epoch: Optional[int] = None  # None: no k-means refinement
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
+    # "sum": squared distance summed over the d dimensions, averaged over the batch (ours);
+    # "mean": also divided by d, as the authors' nn.MSELoss(): a d-fold smaller clustering gradient.
+    mse_reduction: str = "sum"
+    # "auto": bf16 autocast for the backbone on CUDA (heads and loss in float32), float32 on the CPU.
+    precision: str = "auto"
 
     @property
     def dim(self) -> int:
@@ -138,6 +171,10 @@ class MMDCConfig:
                     "use refine_epoch=None for no refinement."
                 )
         self.seed = check_seed(self.seed)
+        if self.mse_reduction not in MSE_REDUCTIONS:
+            raise ValueError(f"mse_reduction={self.mse_reduction!r} should be one of {MSE_REDUCTIONS}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r} should be one of {PRECISIONS}.")
         if not isinstance(self.augment, AugmentConfig):
             raise TypeError(f"augment should be an AugmentConfig, got {type(self.augment).__name__}.")
         self.augment.validate()
@@ -153,7 +190,7 @@ class MMDCConfig:
     def from_dict(cls, values: dict[str, Any]) -> "MMDCConfig":
         values = dict(values)
         augment = AugmentConfig(**values.pop("augment", {}))
-        for key in ("crop_scale", "color_jitter"):
+        for key in ("crop_scale", "color_jitter", "crop_sizes"):
             if getattr(augment, key) is not None:
                 setattr(augment, key, tuple(getattr(augment, key)))
         values["lr_milestones"] = tuple(values.get("lr_milestones", ()))
@@ -202,15 +239,20 @@ def check_seed(seed: Any) -> int:
 
 # --- Presets -----------------------------------------------------------------
 # The CIFAR/STL/MNIST presets are the settings published with the paper's code
-# (Shiran & Weinshall, ICPR 2020, arXiv:1912.02678; the authors' README, which
-# produced Table 1's CIFAR-10, CIFAR-100-20 and STL-10 rows). `digits` and
-# `fashion-mnist` are ours, tuned for a 2-core CPU (see benchmarks/).
+# (Shiran & Weinshall, ICPR 2020, arXiv:1912.02678; guysrn/mmdc at 9cd5eb0: its
+# README's commands, main.py's defaults, mmdc.py, architectures/ and
+# data_handling/transforms.py). Every setting is pinned against the authors' value
+# in mmdc_lib/fidelity.py, which also lists each deliberate difference.
+# `digits` and `fashion-mnist` are ours, tuned for a 2-core CPU (see benchmarks/).
 
-def _cifar_augment() -> AugmentConfig:
-    """A fresh object per preset: changing one preset's augmentation never changes another's."""
+def _authors_augment(crop: float, input_colour: bool) -> AugmentConfig:
+    """The authors' training view: colour jitter and grayscale (colour sets), flip, one crop size.
+
+    A fresh object per preset: changing one preset's augmentation never changes another's.
+    """
     return AugmentConfig(
-        crop_scale=(20 / 32, 20 / 32), hflip=True,
-        color_jitter=(0.4, 0.4, 0.4, 0.125), grayscale_p=0.2, eval_crop=20 / 32,
+        crop_sizes=(crop,), eval_crop=crop, hflip=True,
+        color_jitter=(0.4, 0.4, 0.4, 0.125) if input_colour else None, grayscale_p=0.2 if input_colour else 0.0,
     )
 
 
@@ -227,11 +269,13 @@ def _digits() -> MMDCConfig:
 
 
 def _mnist() -> MMDCConfig:
-    """Authors' MNIST command: small VGG, no rotation, 50 epochs, x0.1 at 40, refine from 20."""
+    """Authors' MNIST command: small VGG, no rotation, 50 epochs, x0.1 at 40, refine from 20,
+    random crops of 24, 20 or 16 of 28 pixels resized to 32, rotations of up to 25 degrees."""
     return MMDCConfig(
-        n_clusters=10, network="vgg", input_size=32, epochs=50, lr_milestones=(40,), lr_gamma=0.1,
-        nesterov=False, rotation="none", refine_epoch=20, weight_decay=5e-4,
-        augment=AugmentConfig(crop_scale=(16 / 28, 24 / 28), rotation_degrees=25.0, eval_crop=20 / 28),
+        n_clusters=10, network="vgg", input_size=32, epochs=50, lr=0.05, momentum=0.9, batch_size=128,
+        lr_milestones=(40,), lr_gamma=0.1, nesterov=False, rotation="none", refine_epoch=20, weight_decay=5e-4,
+        mse_reduction="mean",
+        augment=AugmentConfig(crop_sizes=(24 / 28, 20 / 28, 16 / 28), eval_crop=24 / 28, rotation_degrees=25.0),
     )
 
 
@@ -247,9 +291,9 @@ def _fashion_mnist() -> MMDCConfig:
 def _resnet_preset(n_clusters: int, weight_decay: float, input_size: int, augment: AugmentConfig) -> MMDCConfig:
     """Authors' ResNet-18 commands: 400 epochs, lr x0.2 at 300, refinement from 350, alternating rotation."""
     return MMDCConfig(
-        n_clusters=n_clusters, network="resnet18", input_size=input_size, epochs=400, lr_milestones=(300,),
-        lr_gamma=0.2, nesterov=False, weight_decay=weight_decay, rotation="alternating",
-        refine_epoch=350, augment=augment,
+        n_clusters=n_clusters, network="resnet18", input_size=input_size, epochs=400, lr=0.05, momentum=0.9,
+        batch_size=128, lr_milestones=(300,), lr_gamma=0.2, nesterov=False, weight_decay=weight_decay,
+        rotation="alternating", refine_epoch=350, mse_reduction="mean", augment=augment,
     )
 
 
@@ -257,11 +301,9 @@ PRESETS = {
     "digits": _digits,
     "mnist": _mnist,
     "fashion-mnist": _fashion_mnist,
-    "cifar10": lambda: _resnet_preset(10, 5e-4, 32, _cifar_augment()),
-    "cifar100-20": lambda: _resnet_preset(20, 1e-4, 32, _cifar_augment()),
-    "stl10": lambda: _resnet_preset(
-        10, 5e-4, 64, dataclasses.replace(_cifar_augment(), crop_scale=(64 / 96, 64 / 96), eval_crop=64 / 96)
-    ),
+    "cifar10": lambda: _resnet_preset(10, 5e-4, 32, _authors_augment(20 / 32, True)),
+    "cifar100-20": lambda: _resnet_preset(20, 1e-4, 32, _authors_augment(20 / 32, True)),
+    "stl10": lambda: _resnet_preset(10, 5e-4, 64, _authors_augment(64 / 96, True)),
 }
 
 

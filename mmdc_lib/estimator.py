@@ -216,7 +216,9 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
             warnings.warn(f"device={self.device!r} is not available here; computing on the CPU.", UserWarning, stacklevel=2)
             device = torch.device("cpu")
         self._model.to(device)
-        return embed_images(self._model, images, self.config_.input_size, self.config_.augment.eval_crop).cpu().numpy()
+        config = self.config_
+        return embed_images(self._model, images, config.input_size, config.augment.eval_crop,
+                            whole_pixel=config.augment.authors_pipeline, precision=config.precision).cpu().numpy()
 
     def predict(self, X) -> np.ndarray:
         """Cluster of each image: the nearest mixture mean to its embedding, (N,) int64."""

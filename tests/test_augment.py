@@ -1,4 +1,5 @@
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -67,3 +68,70 @@ def test_rotation_degrees_changes_images_but_zero_does_not(batch):
     turned = augment_batch(batch, 12, dataclasses.replace(AugmentConfig(), rotation_degrees=30.0), torch.Generator().manual_seed(0))
     assert torch.allclose(still, batch.float() / 255, atol=1e-5)
     assert not torch.allclose(turned, still, atol=1e-2)
+
+
+# --- the authors' pipeline, checked against torchvision -----------------------------
+import torchvision.transforms.functional as TF
+
+from mmdc_lib.augment import apply_view, draw_view_params, shift_hue
+
+
+def test_whole_pixel_crop_and_resize_equal_interpolate_on_the_crop():
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    config = AugmentConfig(crop_sizes=(20 / 32, 16 / 32), eval_crop=20 / 32)
+    params = draw_view_params(3, config, torch.Generator().manual_seed(2), 32)
+    views = apply_view(images, 32, config, params)
+    for i in range(3):
+        side, (x, y) = int(params["crop"][i]), params["offset"][i].tolist()
+        assert side in (20, 16) and 0 <= x <= 32 - side and 0 <= y <= 32 - side
+        crop = images[i : i + 1, :, y : y + side, x : x + side].float() / 255
+        expected = torch.nn.functional.interpolate(crop, size=32, mode="bilinear", align_corners=False)
+        assert torch.allclose(views[i : i + 1], expected, atol=1e-6)
+
+
+def test_whole_pixel_clean_view_is_torchvisions_centre_crop_then_resize():
+    images = torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    view = clean_view(images, 32, 24 / 28, whole_pixel=True)
+    expected = TF.resize(TF.center_crop(images.float() / 255, [24, 24]), [32, 32], antialias=False)
+    assert torch.allclose(view, expected, atol=1e-5)
+
+
+def test_hue_shift_equals_torchvisions_adjust_hue():
+    images = torch.rand(4, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    shifts = torch.tensor([0.1, -0.125, 0.45, 0.0])
+    expected = torch.stack([TF.adjust_hue(images[i], float(shifts[i])) for i in range(4)])
+    assert torch.allclose(shift_hue(images, shifts), expected, atol=1e-5)
+
+
+def test_colour_jitter_applies_torchvisions_four_operations_in_each_images_random_order():
+    images = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    params = draw_view_params(6, AugmentConfig(color_jitter=(0.4, 0.4, 0.4, 0.125)), torch.Generator().manual_seed(1), 8)
+    assert len({tuple(order.tolist()) for order in params["jitter_order"]}) > 1
+    operations = (TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue)
+    expected = []
+    for image, factors, order in zip(images, params["jitter"], params["jitter_order"]):
+        for index in order.tolist():
+            image = operations[index](image, float(factors[index]))
+        expected.append(image)
+    assert torch.allclose(color_jitter(images, (0.4, 0.4, 0.4, 0.125), params=params), torch.stack(expected), atol=1e-4)
+
+
+def test_authors_pipeline_jitters_the_whole_image_before_cropping():
+    # Contrast blends with the mean of the image it is given: the whole image, not the crop.
+    images = torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
+    images[..., 16:] = 255  # right half white: the whole image's mean is 0.5
+    config = AugmentConfig(crop_sizes=(8 / 32,), eval_crop=8 / 32, color_jitter=(0.0, 0.5, 0.0, 0.0))
+    params = draw_view_params(1, config, torch.Generator().manual_seed(0), 32)
+    params["offset"][:] = 0  # a crop inside the black half
+    params["jitter"][0, 1] = 0.6  # contrast: 0.6 x image + 0.4 x mean
+    view = apply_view(images, 8, config, params)
+    assert torch.allclose(view, torch.full_like(view, 0.4 * 0.5), atol=1e-6)  # a crop's own mean would give 0
+
+
+def test_authors_rotation_turns_the_whole_image_about_its_centre_with_zero_fill():
+    images = torch.full((1, 1, 28, 28), 255, dtype=torch.uint8)
+    config = AugmentConfig(crop_sizes=(1.0,), eval_crop=1.0, rotation_degrees=45.0)
+    params = draw_view_params(1, config, torch.Generator().manual_seed(0), 28)
+    params["angle"][:] = math.pi / 4
+    view = apply_view(images, 28, config, params)[0, 0]
+    assert view[14, 14] == 1.0 and view[0, 0] == 0.0  # centre kept, corners filled with zeros

@@ -43,3 +43,26 @@ def test_model_fitted_on_the_gpu_unpickles_and_predicts_on_a_cpu_only_machine(tm
                             capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert result.returncode == 0, result.stderr
     assert (np.array(json.loads(result.stdout)) == model.labels_).mean() > 0.95  # CPU and GPU kernels differ slightly
+
+
+def test_overlapped_assignment_on_the_gpu_matches_the_cpu():
+    from mmdc_lib.assignment import PendingAssignment, optimal_permutation
+
+    generator = torch.Generator().manual_seed(0)
+    embeddings, targets = torch.randn(128, 10, generator=generator), torch.eye(10)[torch.randint(10, (128,), generator=generator)]
+    on_gpu = PendingAssignment(embeddings.cuda(), targets.cuda()).permutation()
+    assert on_gpu.device.type == "cuda"
+    assert torch.equal(on_gpu.cpu(), optimal_permutation(embeddings, targets))
+
+
+def test_authors_schedule_trains_and_resumes_on_the_gpu_in_bf16(tmp_path):
+    from mmdc_lib.train import Trainer
+
+    config = preset("cifar10")
+    config.epochs, config.lr_milestones, config.refine_epoch, config.batch_size = 2, (2,), 1, 64
+    images = torch.randint(0, 256, (512, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    result = Trainer(config, images, device="cuda", out_dir=tmp_path / "run", progress=False).fit()
+    assert result.embeddings.dtype == torch.float32 and torch.isfinite(result.embeddings).all()
+    assert len(result.history) == 2 and result.history[-1]["rotation_loss"] > 0
+    resumed = Trainer(config, images, device="cuda", out_dir=tmp_path / "run", progress=False).fit(resume=True)
+    assert len(resumed.history) == 2  # a finished run: nothing more to train

@@ -29,3 +29,22 @@ def test_rotate_randomly_rotates_each_image_by_its_label():
     assert rotated.shape == images.shape and len(set(labels.tolist())) > 1
     for image, turned, quarter in zip(images, rotated, labels.tolist()):
         assert torch.equal(turned, torch.rot90(image, quarter, dims=(1, 2)))
+
+
+def test_rotate_by_equals_rot90_per_image_without_masks():
+    from mmdc_lib.rotation import rotate_by
+
+    images = torch.rand(9, 2, 5, 5)
+    labels = torch.tensor([0, 1, 2, 3, 3, 2, 1, 0, 1])
+    rotated = rotate_by(images, labels)
+    for image, label, turned in zip(images, labels, rotated):
+        assert torch.equal(turned, torch.rot90(image, int(label), dims=(1, 2)))
+
+
+def test_rotate_quarters_turns_each_quarter_of_the_batch_by_its_index():
+    from mmdc_lib.rotation import rotate_quarters
+
+    views = torch.rand(8, 1, 4, 4)
+    rotated, labels = rotate_quarters(views)
+    assert labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert torch.equal(rotated[5], torch.rot90(views[5], 2, dims=(1, 2)))

@@ -159,3 +159,33 @@ def test_resume_restores_the_lr_schedule_from_a_weights_only_checkpoint(tmp_path
     resumed = Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit(resume=True)
     assert [e["lr"] for e in resumed.history] == pytest.approx([e["lr"] for e in full.history])
     assert torch.equal(resumed.embeddings, full.embeddings)
+
+
+def authors_pipeline_run():
+    """The CIFAR-10 preset's schedule (alternating rotation, refinement, authors' augmentation, mean MSE) on a
+    small network and 64 random colour images: quick on a CPU."""
+    config = preset("cifar10")
+    config.network, config.input_size, config.epochs, config.lr_milestones, config.refine_epoch = "small", 16, 3, (2,), 1
+    config.batch_size = 16
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    return config, images
+
+
+def test_authors_schedule_resumes_exactly_on_the_cpu(tmp_path):
+    config, images = authors_pipeline_run()
+    full = Trainer(config, images, device="cpu", progress=False).fit()
+    config.epochs = 2  # stop after epoch 2 (same milestones), then continue to 3
+    Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit()
+    config.epochs = 3
+    resumed = Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit(resume=True)
+    assert torch.equal(resumed.embeddings, full.embeddings)
+    assert [e["mse"] for e in resumed.history] == [e["mse"] for e in full.history]
+    assert full.history[-1]["rotation_loss"] > 0
+
+
+def test_refinement_keeps_cluster_identities_of_the_targets():
+    config, images = authors_pipeline_run()
+    trainer = Trainer(config, images, device="cpu", progress=False)
+    trainer.fit()
+    components = trainer.targets.argmax(dim=1)
+    assert torch.equal(trainer.targets, trainer.means[components])  # refinement sets targets to mixture means

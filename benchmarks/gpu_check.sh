@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Every GPU check in one run (a lent device gives 15 minutes a session; this takes well under 8):
+#   1. the CUDA tests (tests/test_gpu.py);
+#   2. throughput of one CIFAR-10-shaped epoch, library against the authors'-style reference, with a
+#      3-epoch library run (its last epoch refines, so k-means is timed) and the 400-epoch projection;
+#   3. STL-10-shaped epochs (96x96 images, 64 px input) for speed and peak memory.
+# Random uint8 images of the right shape stand in for the data sets (nothing can be downloaded there).
+# Usage on the device machine, from the repository root: bash benchmarks/gpu_check.sh
+# Results: benchmarks/results/throughput_*_gpu.{json,md}, copied to $OUT when it is set.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH=.
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
+status=0
+timeout 150 python -m pytest tests/test_gpu.py -q -p no:cacheprovider -o addopts="" || status=1
+timeout 240 python benchmarks/throughput.py --device cuda --images 60000 --epochs 3 || status=1
+timeout 120 python benchmarks/throughput.py --device cuda --preset stl10 --images 13000 --epochs 2 --skip-reference || status=1
+if [ -n "${OUT:-}" ]; then cp benchmarks/results/throughput_*_gpu.* "$OUT"/ 2>/dev/null || true; fi
+exit $status

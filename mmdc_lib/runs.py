@@ -1,0 +1,119 @@
+"""A run's folder and its checkpoint: never lost, never mixed with another run.
+
+A fresh run refuses a folder that holds a checkpoint (``resume`` continues it, ``overwrite`` deletes
+the old run's files first); config.json is written only once the run goes ahead; a checkpoint is read
+with ``torch.load(weights_only=True)`` (tensors and plain values only: a checkpoint cannot run code)
+and refused for other settings, other data (a fingerprint of the pixels) or more finished epochs.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from pathlib import Path
+
+import torch
+
+CHECKPOINT_NAME = "checkpoint.pt"
+CONFIG_NAME = "config.json"
+# Everything a run writes into its folder (the trainer: checkpoint and config; the command line: the rest).
+# ``overwrite`` removes them all, so an old run's results never sit beside a new run's checkpoint.
+RUN_FILES = (CHECKPOINT_NAME, CONFIG_NAME, "metrics.json", "labels.npy", "confusion.png", "clusters.png", "history.png")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not match the run."""
+
+
+class RunExistsError(CheckpointError):
+    """A fresh run was asked for in a folder that already holds one."""
+
+
+def data_fingerprint(images: torch.Tensor) -> dict:
+    """Count, shape and SHA-256 of the pixels of a uint8 batch (N, C, H, W): what a checkpoint was trained on."""
+    pixels = images.detach().cpu().contiguous().numpy()
+    return {"n_images": int(pixels.shape[0]), "shape": list(pixels.shape[1:]), "sha256": hashlib.sha256(pixels.tobytes()).hexdigest()}
+
+
+def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
+    """'name: saved in the checkpoint, current now' for every setting that differs (nested dicts with dots)."""
+    differences = []
+    for key in sorted(set(saved) | set(current)):
+        old, new = saved.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            differences += config_differences(old, new, f"{prefix}{key}.")
+        elif (list(old) if isinstance(old, (list, tuple)) else old) != (list(new) if isinstance(new, (list, tuple)) else new):
+            differences.append(f"{prefix}{key}: {old!r} in the checkpoint, {new!r} now")
+    return differences
+
+
+def check_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse, before any work, an output folder that is a file, or that holds a run when neither flag is given."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(20, "the output folder is a file", str(out_dir))
+    if (out_dir / CHECKPOINT_NAME).exists() and not (resume or overwrite):
+        raise RunExistsError(
+            f"{out_dir} already holds a run ({CHECKPOINT_NAME}); continue it with --resume (resume=True) "
+            "or start afresh, deleting it, with --overwrite (overwrite=True)"
+        )
+
+
+def start_run_dir(out_dir: Path, config_json: str, resume: bool, overwrite: bool, before_writing=None) -> None:
+    """Check ``out_dir``, call ``before_writing()`` (e.g. load the checkpoint, which may refuse), delete an old
+    run's files when overwriting one, then write config.json (atomically). Nothing is written if a check fails."""
+    check_out_dir(out_dir, resume, overwrite)
+    if before_writing is not None:
+        before_writing()
+    if overwrite and (out_dir / CHECKPOINT_NAME).exists():  # only a folder that holds a run: never a user's own files
+        for name in (*RUN_FILES, f"{CHECKPOINT_NAME}.tmp", f"{CONFIG_NAME}.tmp"):
+            (out_dir / name).unlink(missing_ok=True)
+    try:  # fail now, not after the first epoch, when the folder cannot be written
+        out_dir.mkdir(parents=True, exist_ok=True)
+        temporary = out_dir / f"{CONFIG_NAME}.tmp"
+        temporary.write_text(config_json)
+        os.replace(temporary, out_dir / CONFIG_NAME)
+    except OSError as error:
+        raise type(error)(error.errno, f"cannot write the output folder ({error.strerror})", str(out_dir)) from None
+
+
+def save_checkpoint(state: dict, path: Path) -> None:
+    """Write to a temporary file, then rename: a kill never leaves half a checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".pt.tmp")
+    try:
+        torch.save(state, temporary)
+    except RuntimeError as error:  # torch reports a full disk as "PytorchStreamWriter failed writing file"
+        temporary.unlink(missing_ok=True)
+        raise OSError(f"cannot write the checkpoint {path}: {error}") from None
+    os.replace(temporary, path)
+
+
+def read_checkpoint(path: Path) -> dict:
+    """``torch.load(weights_only=True)``; CheckpointError (one line) for anything unreadable or unsafe."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"cannot resume from {path}: it holds objects other than tensors and plain values, which are not "
+            "loaded (a checkpoint could run code); it may come from an older mmdc_lib or another program."
+        ) from None
+    except Exception as error:  # truncated files, other formats: many exception types
+        raise CheckpointError(f"cannot resume from {path}: corrupt or unreadable checkpoint ({type(error).__name__}).") from None
+
+
+def check_checkpoint(state: dict, config: dict, fingerprint: dict, epochs: int) -> None:
+    """CheckpointError naming what differs: settings (``epochs`` may grow), data, or too many finished epochs."""
+    if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
+        raise CheckpointError("it holds no integer 'epoch'")
+    differences = config_differences({**state["config"], "epochs": None}, {**config, "epochs": None})
+    if differences:
+        raise CheckpointError("it was written with a different configuration (" + "; ".join(differences) + ")")
+    if state["epoch"] > epochs:
+        raise CheckpointError(f"it has {state['epoch']} finished epochs, more than the {epochs} asked for")
+    data = state["data"]
+    if data != fingerprint:
+        found = f"{data.get('n_images')} images of shape {data.get('shape')}" if isinstance(data, dict) else repr(data)
+        here = f"{fingerprint['n_images']} images of shape {fingerprint['shape']}"
+        raise CheckpointError(
+            f"it was trained on other data ({found}{', other pixels' if found == here else ''}; this run has {here})"
+        )

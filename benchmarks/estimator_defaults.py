@@ -30,7 +30,7 @@ def main() -> None:
     payload = {"machine": machine(), "n_images": len(images), "seconds": seconds, "epochs": model.n_iter_,
                "input_size": model.config_.input_size, "acc": scores.acc, "nmi": scores.nmi, "ari": scores.ari,
                "kmeans": kmeans, "within_10_minutes": seconds <= 600}
-    lines = [f"# MMDC() defaults on {len(images)} Fashion-MNIST images (28x28), device {model._device}", "",
+    lines = [f"# MMDC() defaults on {len(images)} Fashion-MNIST images (28x28), device {model.device_}", "",
              f"- fit time: {seconds:.0f} s ({model.n_iter_} epochs, input {model.config_.input_size}x{model.config_.input_size}); "
              f"within 10 minutes: {'yes' if seconds <= 600 else 'NO'}",
              f"- MMDC: ACC {scores.acc:.3f}, NMI {scores.nmi:.3f}, ARI {scores.ari:.3f}",

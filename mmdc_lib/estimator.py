@@ -84,7 +84,7 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
     embeddings lie closest to their targets (no labels are used).
 
     Attributes after ``fit``: ``labels_`` (N,), ``cluster_centers_`` (k, d),
-    ``embedding_`` (N, d), ``fit_score_``, ``history_``, ``config_``, ``n_iter_``.
+    ``embedding_`` (N, d), ``fit_score_``, ``history_``, ``config_``, ``n_iter_``, ``device_``.
     """
 
     def __init__(
@@ -167,6 +167,7 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
                 best = (config, result)
         self.config_, result = best
         self._model = result.model.eval()
+        self.device_ = resolve_device(self.device)  # where it was fitted
         self.image_shape_ = _image_shape(images)
         self.cluster_centers_ = result.means.numpy()
         self.embedding_ = result.embeddings.numpy()

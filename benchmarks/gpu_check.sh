@@ -9,12 +9,13 @@
 # Results: benchmarks/results/throughput_*_gpu.{json,md}, copied to $OUT when it is set.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export PYTHONPATH=.
+export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
+PYTHON=${PYTHON:-python3}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
+$PYTHON -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
 status=0
-timeout 150 python -m pytest tests/test_gpu.py -q -p no:cacheprovider -o addopts="" || status=1
-timeout 240 python benchmarks/throughput.py --device cuda --images 60000 --epochs 3 || status=1
-timeout 120 python benchmarks/throughput.py --device cuda --preset stl10 --images 13000 --epochs 2 --skip-reference || status=1
+timeout 100 $PYTHON -m pytest tests/test_gpu.py -q -p no:cacheprovider -o addopts="" || status=1
+timeout 260 $PYTHON benchmarks/throughput.py --device cuda --images 60000 --epochs 3 || status=1
+timeout 100 $PYTHON benchmarks/throughput.py --device cuda --preset stl10 --images 13000 --epochs 3 --skip-reference || status=1
 if [ -n "${OUT:-}" ]; then cp benchmarks/results/throughput_*_gpu.* "$OUT"/ 2>/dev/null || true; fi
 exit $status

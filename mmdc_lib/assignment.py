@@ -30,7 +30,7 @@ class PendingAssignment:
             self._cost = torch.empty(cost.shape, dtype=cost.dtype, pin_memory=True)
             self._cost.copy_(cost, non_blocking=True)
             self._ready = torch.cuda.Event()
-            self._ready.record()
+            self._ready.record(torch.cuda.current_stream(cost.device))  # the copy's stream, also for cuda:N
         else:
             self._cost = cost
 

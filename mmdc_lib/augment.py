@@ -27,6 +27,16 @@ from .config import AugmentConfig
 # ITU-R 601 luma weights, as torchvision's rgb_to_grayscale.
 _LUMA = (0.299, 0.587, 0.114)
 Params = dict[str, torch.Tensor]
+# Small constant tensors, built once per (name, device, dtype): torch.tensor(..., device="cuda") would copy
+# from the host and synchronise the stream at every call.
+_CONSTANTS: dict[tuple, torch.Tensor] = {}
+
+
+def _constant(name: str, values, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    key = (name, str(device), dtype)
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = torch.tensor(values, dtype=dtype).to(device)
+    return _CONSTANTS[key]
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -148,16 +158,17 @@ def clean_view(images: torch.Tensor, size: int, eval_crop: float = 1.0, whole_pi
     n, _, height, width = images.shape
     if whole_pixel:
         crop = crop_pixels(eval_crop, height, width)
-        offset = torch.tensor([int(round((width - crop) / 2)), int(round((height - crop) / 2))], device=images.device)
-        return _resample(images, _crop_grid(images, size, torch.full((n,), crop, device=images.device), offset.expand(n, 2)))
-    theta = torch.tensor([[eval_crop, 0.0, 0.0], [0.0, eval_crop, 0.0]], device=images.device).expand(n, 2, 3)
+        centre = [int(round((width - crop) / 2)), int(round((height - crop) / 2))]
+        offset = _constant(f"centre {centre}", centre, images.device, torch.long).expand(n, 2)
+        return _resample(images, _crop_grid(images, size, torch.full((n,), crop, device=images.device), offset))
+    theta = _constant(f"zoom {eval_crop}", [[eval_crop, 0.0, 0.0], [0.0, eval_crop, 0.0]], images.device).expand(n, 2, 3)
     return _resample(images, F.affine_grid(theta, [n, images.shape[1], size, size], align_corners=False))
 
 
 # --- colour ---------------------------------------------------------------------------------
 def grayscale(images: torch.Tensor) -> torch.Tensor:
     """float (B, 3, H, W) -> luma (B, 1, H, W)."""
-    weights = torch.tensor(_LUMA, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+    weights = _constant("luma", _LUMA, images.device, images.dtype).view(1, 3, 1, 1)
     return (images * weights).sum(dim=1, keepdim=True)
 
 
@@ -183,7 +194,7 @@ def shift_hue(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     saturation = torch.where(value > 0, chroma / torch.where(value > 0, value, torch.ones_like(value)), torch.zeros_like(value))
     hue = (hue + shift.view(-1, 1, 1)) % 1.0
     # HSV -> RGB: each channel from the distance of the hue to its own phase
-    phases = torch.tensor([5.0, 3.0, 1.0], device=images.device).view(1, 3, 1, 1)
+    phases = _constant("hsv phases", [5.0, 3.0, 1.0], images.device, images.dtype).view(1, 3, 1, 1)
     k = (phases + hue[:, None] * 6) % 6
     return value[:, None] - value[:, None] * saturation[:, None] * (torch.minimum(k, 4 - k).clamp(0, 1))
 

@@ -18,10 +18,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .config import PRESETS, ROTATION_SCHEDULES, preset
+from .config import PRECISIONS, PRESETS, ROTATION_SCHEDULES, preset
 from .data import DATASETS, MAX_IMAGE_SIZE, load_dataset
 from .estimator import images_to_uint8_nchw
 from .metrics import NMI_AVERAGING, evaluate_clustering
+from . import reproduce
 from .train import Trainer, check_out_dir, resolve_device
 
 # What bad input raises, by family: our ValueError/TypeError (CheckpointError and the data errors included),
@@ -69,7 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if it exists")
     runs.add_argument("--overwrite", action="store_true", help="delete the run already in OUT and start afresh")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, or another device torch has")
+    train.add_argument("--precision", choices=PRECISIONS, default=None,
+                       help="auto (default): bf16 autocast for the backbone on GPUs with bf16 tensor cores, else float32")
+    train.add_argument("--compile", action="store_true", help="torch.compile the network (CUDA; minutes of compiling first)")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    reproduce.add_parser(commands)
     return parser
 
 
@@ -79,6 +84,8 @@ def resolve_config(args: argparse.Namespace):
     config.seed = args.seed
     if args.rotation is not None:
         config.rotation = args.rotation
+    if args.precision is not None:
+        config.precision = args.precision
     if args.epochs is not None:
         if args.epochs < 1:
             raise ValueError(f"--epochs={args.epochs} should be >= 1.")
@@ -145,7 +152,8 @@ def train(args: argparse.Namespace) -> dict:
     images, _ = images_to_uint8_nchw(images_nhwc)
     start = time.perf_counter()
     # The trainer refuses a finished run without --resume/--overwrite and writes config.json only once it goes ahead.
-    trainer = Trainer(config, images, labels=labels, device=device, out_dir=out, progress=not args.no_progress)
+    trainer = Trainer(config, images, labels=labels, device=device, out_dir=out, progress=not args.no_progress,
+                      compile=args.compile)
     result = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     metrics = {
         "dataset": args.dataset,
@@ -181,7 +189,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = one_line_warning
-            train(args)
+            if args.command == "reproduce":
+                runs = reproduce.run_all(args)
+                failed = [run for run in runs if run["status"] == "failed"]
+                if failed:
+                    print(f"error: {len(failed)} of {len(runs)} runs failed (reasons in {args.out}/results.md)", file=sys.stderr)
+                    return 1
+            else:
+                train(args)
     except USER_ERRORS as error:
         print(f"error: {describe(error)}", file=sys.stderr)
         return 2

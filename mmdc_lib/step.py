@@ -38,13 +38,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return device
 
 
+def bf16_is_fast(device: torch.device) -> bool:
+    """bf16 tensor cores: CUDA compute capability 8.0 or more (A100, H100, L4; not a T4 or V100)."""
+    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
+
+
 def autocast_for(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
-    """bf16 autocast for the backbone where asked ("bf16") or on CUDA ("auto"); float32 otherwise.
+    """bf16 autocast for the backbone where asked ("bf16"), or ("auto") on a GPU with bf16 tensor cores;
+    float32 otherwise (a Colab T4 has no bf16 convolutions).
 
     The heads and the loss stay in float32 (``MMDCNet`` runs its heads with autocast off), so a CPU
     run is exactly what it was without autocast.
     """
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+    if precision == "bf16" or (precision == "auto" and bf16_is_fast(device)):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

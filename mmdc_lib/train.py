@@ -116,12 +116,13 @@ class Trainer:
         # channels_last lets oneDNN (CPU) and cuDNN pick faster convolution kernels: ~1.5x on 2 CPU cores.
         self.model = model.to(self.device, memory_format=torch.channels_last)
         cuda = self.device.type == "cuda"
-        if cuda:
-            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN time its kernels once
+        if cuda:  # fixed shapes: let cuDNN time its kernels once (a process-wide switch, left on)
+            torch.backends.cudnn.benchmark = True
         self.forward_model = torch.compile(self.model) if compile else self.model
+        self.fused_sgd = True if cuda and FUSED_SGD else None
         self.optimizer = torch.optim.SGD(
             parameter_groups(self.model, config.weight_decay), lr=config.lr, momentum=config.momentum,
-            nesterov=config.nesterov, **({"fused": True} if cuda and FUSED_SGD else {}),
+            nesterov=config.nesterov, **({"fused": True} if self.fused_sgd else {}),
         )
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma
@@ -183,6 +184,8 @@ class Trainer:
                 raise CheckpointError(f"it holds targets of shape {tuple(targets.shape)}, this run needs {tuple(self.targets.shape)}")
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
+            for group in self.optimizer.param_groups:  # a GPU checkpoint's fused kernel, not on a CPU resume
+                group["fused"] = self.fused_sgd
             scheduler = dict(state["scheduler"])
             scheduler["milestones"] = collections.Counter(scheduler["milestones"])
             self.scheduler.load_state_dict(scheduler)

@@ -29,7 +29,7 @@ def test_estimator_trains_on_the_gpu_with_device_auto():
 
 
 def test_model_fitted_on_the_gpu_unpickles_and_predicts_on_a_cpu_only_machine(tmp_path):
-    images = np.random.default_rng(0).integers(0, 256, (64, 16, 16), dtype=np.uint8)
+    images = np.random.default_rng(0).integers(0, 256, (256, 16, 16), dtype=np.uint8)
     model = MMDC(n_clusters=4, epochs=2, device="auto").fit(images)
     (tmp_path / "model.pkl").write_bytes(pickle.dumps(model))
     np.save(tmp_path / "images.npy", images)
@@ -42,7 +42,8 @@ def test_model_fitted_on_the_gpu_unpickles_and_predicts_on_a_cpu_only_machine(tm
     result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "model.pkl"), str(tmp_path / "images.npy")],
                             capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert result.returncode == 0, result.stderr
-    assert (np.array(json.loads(result.stdout)) == model.labels_).mean() > 0.95  # CPU and GPU kernels differ slightly
+    # bf16 on the GPU, float32 on the CPU: a few images near a boundary may change cluster.
+    assert (np.array(json.loads(result.stdout)) == model.labels_).mean() > 0.9
 
 
 def test_overlapped_assignment_on_the_gpu_matches_the_cpu():
@@ -52,7 +53,8 @@ def test_overlapped_assignment_on_the_gpu_matches_the_cpu():
     embeddings, targets = torch.randn(128, 10, generator=generator), torch.eye(10)[torch.randint(10, (128,), generator=generator)]
     on_gpu = PendingAssignment(embeddings.cuda(), targets.cuda()).permutation()
     assert on_gpu.device.type == "cuda"
-    assert torch.equal(on_gpu.cpu(), optimal_permutation(embeddings, targets))
+    # Repeated one-hot targets tie: compare the targets each image gets, not the permutation.
+    assert torch.equal(targets[on_gpu.cpu()], targets[optimal_permutation(embeddings, targets)])
 
 
 def test_authors_schedule_trains_and_resumes_on_the_gpu_in_bf16(tmp_path):
@@ -61,8 +63,14 @@ def test_authors_schedule_trains_and_resumes_on_the_gpu_in_bf16(tmp_path):
     config = preset("cifar10")
     config.epochs, config.lr_milestones, config.refine_epoch, config.batch_size = 2, (2,), 1, 64
     images = torch.randint(0, 256, (512, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    result = Trainer(config, images, device="cuda", out_dir=tmp_path / "run", progress=False).fit()
+    config.epochs = 1  # stop after epoch 1, then resume to epoch 2
+    first = Trainer(config, images, device="cuda", out_dir=tmp_path / "run", progress=False)
+    activations = []
+    first.model.backbone.layer1.register_forward_hook(lambda module, inputs, output: activations.append(output.dtype))
+    first.fit()
+    expected = torch.bfloat16 if torch.cuda.get_device_capability() >= (8, 0) else torch.float32
+    assert activations and all(dtype == expected for dtype in activations)
+    config.epochs = 2
+    result = Trainer(config, images, device="cuda", out_dir=tmp_path / "run", progress=False).fit(resume=True)
     assert result.embeddings.dtype == torch.float32 and torch.isfinite(result.embeddings).all()
-    assert len(result.history) == 2 and result.history[-1]["rotation_loss"] > 0
-    resumed = Trainer(config, images, device="cuda", out_dir=tmp_path / "run", progress=False).fit(resume=True)
-    assert len(resumed.history) == 2  # a finished run: nothing more to train
+    assert [entry["epoch"] for entry in result.history] == [1, 2] and result.history[-1]["rotation_loss"] > 0

@@ -117,6 +117,26 @@ def write_figures(out: Path, images: np.ndarray, labels: np.ndarray, scores, cla
         plt.close(figure)
 
 
+def start_processes(device: str) -> tuple[int, str]:
+    """Under torchrun (WORLD_SIZE > 1): join the process group (NCCL on GPUs, gloo on CPUs) and pick this
+    process's device. Returns (rank, device)."""
+    import os
+
+    import torch
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, device
+    gpus = device != "cpu" and torch.cuda.is_available()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if gpus else "gloo")
+    if gpus:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        device = f"cuda:{local_rank}"
+    return dist.get_rank(), device
+
+
 def train(args: argparse.Namespace) -> dict:
     if args.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(DATASETS)}.")
@@ -124,7 +144,8 @@ def train(args: argparse.Namespace) -> dict:
         raise ValueError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}.")
     config = resolve_config(args)
     config.validate()  # a bad --seed or --epochs is named before the data set loads
-    device = resolve_device(args.device)
+    rank, device_name = start_processes(args.device)
+    device = resolve_device(device_name)
     if args.dataset != "folder" and (args.image_size is not None or args.skip_bad_images):
         raise ValueError("--image-size and --skip-bad-images apply to --dataset folder only.")
     if args.image_size is not None and not 2 <= args.image_size <= MAX_IMAGE_SIZE:
@@ -155,12 +176,15 @@ def train(args: argparse.Namespace) -> dict:
     trainer = Trainer(config, images, labels=labels, device=device, out_dir=out, progress=not args.no_progress,
                       compile=args.compile)
     result = trainer.fit(resume=args.resume, overwrite=args.overwrite)
+    if rank > 0:  # rank 0 alone writes the results
+        return {}
     metrics = {
         "dataset": args.dataset,
         "n_images": int(len(images)),
         "seed": args.seed,
         "epochs": config.epochs,
         "device": str(device),
+        "processes": trainer.world,
         "fit": result.fit_score,
         "seconds_this_process": time.perf_counter() - start,
         "seconds_training": float(sum(entry["seconds"] for entry in result.history)),
@@ -203,4 +227,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: every finished epoch is in the checkpoint; rerun with --resume", file=sys.stderr)
         return 130
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
     return 0

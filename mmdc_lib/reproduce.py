@@ -102,7 +102,10 @@ def run_all(args: argparse.Namespace) -> list[dict]:
                 run.update(status="failed", reason=describe(error))
                 print(f"reproduce: {dataset} seed {seed} failed: {run['reason']}", flush=True)
             runs.append(run)
-    write_table(out, runs)
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0:  # under torchrun: rank 0 writes
+        write_table(out, runs)
     return runs
 
 

@@ -105,6 +105,7 @@ def train_step(
     model: torch.nn.Module, optimizer: torch.optim.Optimizer, views: Optional[torch.Tensor], targets: Optional[Targets],
     rotated: Optional[torch.Tensor] = None, rotation_labels: Optional[torch.Tensor] = None, *,
     rotation_weight: float = 0.5, mse_reduction: str = "sum", autocast: Optional[contextlib.AbstractContextManager] = None,
+    loss_scale: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step of MMDC on a batch, in train mode. Returns ``(mse, rotation)``, detached, on the device.
 
@@ -112,6 +113,8 @@ def train_step(
     after the forward pass is queued); rotated (R, C, S, S) with rotation_labels (R,) adds the
     rotation task, in the same backbone pass. ``views=None`` trains the rotation task alone.
     No host-device synchronisation happens here unless ``targets`` is a function that needs one.
+    ``loss_scale`` weights this process's shard of a batch under DistributedDataParallel (which
+    averages gradients over processes), so that unequal shards still give the whole batch's mean.
     """
     model.train()
     with autocast if autocast is not None else contextlib.nullcontext():
@@ -122,6 +125,6 @@ def train_step(
     batch_targets = targets() if callable(targets) else targets
     total, mse, rotation = mmdc_loss(embeddings, batch_targets, logits, rotation_labels, rotation_weight, mse_reduction)
     optimizer.zero_grad(set_to_none=True)
-    total.backward()
+    (total * loss_scale if loss_scale != 1.0 else total).backward()
     optimizer.step()
     return mse.detach(), rotation.detach()

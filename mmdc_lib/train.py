@@ -35,6 +35,7 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from sklearn.cluster import KMeans
 from tqdm.auto import tqdm
 
@@ -118,7 +119,19 @@ class Trainer:
         cuda = self.device.type == "cuda"
         if cuda:  # fixed shapes: let cuDNN time its kernels once (a process-wide switch, left on)
             torch.backends.cudnn.benchmark = True
-        self.forward_model = torch.compile(self.model) if compile else self.model
+        # Under torchrun (an initialised process group) every process trains the same model on its shard of each
+        # batch; DistributedDataParallel averages the gradients. BatchNorm: per process (each normalises its own
+        # shard), running statistics broadcast from rank 0.
+        self.world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        self.rank = dist.get_rank() if self.world > 1 else 0
+        forward_model: torch.nn.Module = self.model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # find_unused_parameters: the rotation pass leaves the embedding head unused (and vice versa)
+            forward_model = DistributedDataParallel(self.model, device_ids=[self.device.index] if cuda else None,
+                                                    find_unused_parameters=config.rotation != "joint")
+        self.forward_model = torch.compile(forward_model) if compile else forward_model
         self.fused_sgd = True if cuda and FUSED_SGD else None
         self.optimizer = torch.optim.SGD(
             parameter_groups(self.model, config.weight_decay), lr=config.lr, momentum=config.momentum,
@@ -203,10 +216,30 @@ class Trainer:
 
     # --- one epoch -----------------------------------------------------------
     def embed_all(self) -> torch.Tensor:
-        """Clean-view embeddings of every image, (N, d) float32, on the device."""
+        """Clean-view embeddings of every image, (N, d) float32, on the device (on every process: each
+        embeds its share of the images and the shares are gathered)."""
         augment = self.config.augment
-        return embed_images(self.model, self.images, self.config.input_size, augment.eval_crop,
-                            whole_pixel=augment.authors_pipeline, precision=self.config.precision)
+        embed = lambda images: embed_images(self.model, images, self.config.input_size, augment.eval_crop,  # noqa: E731
+                                            whole_pixel=augment.authors_pipeline, precision=self.config.precision)
+        if self.world == 1:
+            return embed(self.images)
+        for buffer in self.model.buffers():  # BatchNorm statistics of rank 0 everywhere: one model to evaluate
+            dist.broadcast(buffer, src=0)
+        n_images = self.images.shape[0]
+        share = math.ceil(n_images / self.world)
+        start, stop = min(n_images, self.rank * share), min(n_images, (self.rank + 1) * share)
+        padded = torch.zeros(share, self.config.dim, device=self.device)
+        if stop > start:
+            padded[: stop - start] = embed(self.images[start:stop])
+        gathered = [torch.zeros_like(padded) for _ in range(self.world)]
+        dist.all_gather(gathered, padded)
+        return torch.cat(gathered)[:n_images]
+
+    def _shard(self, start: int, stop: int) -> tuple[int, int, float]:
+        """This process's part of the batch at positions [start, stop), and its loss weight."""
+        size = stop - start
+        low, high = start + size * self.rank // self.world, start + size * (self.rank + 1) // self.world
+        return low, high, self.world * (high - low) / size
 
     def _epoch_order(self) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """A fresh random order of the images, on the device, and its batches' (start, stop) positions.
@@ -216,7 +249,7 @@ class Trainer:
         n_images, batch_size = self.images.shape[0], self.config.batch_size
         order = torch.randperm(n_images, generator=self.generator).to(self.device, non_blocking=True)
         bounds = [(start, min(start + batch_size, n_images)) for start in range(0, n_images, batch_size)]
-        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < 2:
+        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < 2 * self.world:  # each process's shard: 2 or more
             bounds.pop()
         return order, bounds
 
@@ -232,23 +265,36 @@ class Trainer:
         params = self._draw(N_ROTATIONS * self.images.shape[0], crops)
         total = torch.zeros((), device=self.device)
         for start, stop in bounds:
-            images = self.images[order[start:stop]].repeat(N_ROTATIONS, 1, 1, 1)
-            views = apply_view(images, config.input_size, crops, slice_params(params, N_ROTATIONS * start, N_ROTATIONS * stop))
+            low, high, scale = self._shard(start, stop)
+            images = self.images[order[low:high]].repeat(N_ROTATIONS, 1, 1, 1)
+            views = apply_view(images, config.input_size, crops, slice_params(params, N_ROTATIONS * low, N_ROTATIONS * high))
             rotated, rotation_labels = rotate_quarters(views)
             _, rotation = train_step(self.forward_model, self.optimizer, None, None, rotated, rotation_labels,
-                                     rotation_weight=1.0, autocast=self.autocast)
+                                     rotation_weight=1.0, autocast=self.autocast, loss_scale=scale)
             total += rotation
-        return total / len(bounds)
+        return self._mean_over_processes(total / len(bounds))
+
+    def _mean_over_processes(self, value: torch.Tensor) -> torch.Tensor:
+        if self.world > 1:
+            dist.all_reduce(value)
+            value /= self.world
+        return value
 
     def _refine_targets(self) -> None:
         """k-means on all embeddings; labels aligned to the targets' components; targets = their means."""
         embeddings = self.embed_all().cpu().numpy()
         check_finite(float(embeddings.sum()), "the sum of the embeddings")
-        kmeans = KMeans(self.config.n_clusters, n_init=KMEANS_N_INIT, random_state=kmeans_seed(self.config.seed, self.epoch))
-        labels = kmeans.fit_predict(embeddings)
-        # As the authors: keep each cluster's identity by matching it to the components of the current targets.
-        components = nearest_mean(self.targets, self.means).cpu().numpy()
-        labels = align_labels(labels, components, self.config.n_clusters)
+        labels = np.zeros(len(embeddings), dtype=np.int64)
+        if self.rank == 0:  # once, on rank 0's gathered embeddings; the labels are broadcast
+            kmeans = KMeans(self.config.n_clusters, n_init=KMEANS_N_INIT, random_state=kmeans_seed(self.config.seed, self.epoch))
+            labels = kmeans.fit_predict(embeddings)
+            # As the authors: keep each cluster's identity by matching it to the components of the current targets.
+            components = nearest_mean(self.targets, self.means).cpu().numpy()
+            labels = align_labels(labels, components, self.config.n_clusters)
+        if self.world > 1:
+            shared = torch.as_tensor(labels, dtype=torch.int64, device=self.device)
+            dist.broadcast(shared, src=0)
+            labels = shared.cpu().numpy()
         # The mixture means, not hard-coded one-hot vectors: read-out and refinement agree for any d.
         self.targets = self.means[torch.as_tensor(labels, device=self.device)].clone()
 
@@ -278,21 +324,31 @@ class Trainer:
         quarters = torch.randint(N_ROTATIONS, (self.images.shape[0],), generator=self.generator).to(self.device) if joint else None
         mse_total = torch.zeros((), device=self.device)
         rotation_total = torch.zeros((), device=self.device)
+        mine = torch.zeros(self.images.shape[0], dtype=torch.bool, device=self.device) if self.world > 1 else None
         for start, stop in bounds:
-            indices = order[start:stop]
+            low, high, scale = self._shard(start, stop)
+            indices = order[low:high]
             images = self.images[indices]
             targets = self.targets[indices] if refining else self._assignment(images, indices)
-            views = apply_view(images, config.input_size, config.augment, slice_params(params, start, stop))
+            views = apply_view(images, config.input_size, config.augment, slice_params(params, low, high))
             rotated = rotation_labels = None
             if joint:  # one randomly rotated copy per image, in the same forward pass (BatchNorm sees both)
-                rotation_labels = quarters[start:stop]
+                rotation_labels = quarters[low:high]
                 rotated = rotate_by(views, rotation_labels)
             mse, rotation = train_step(self.forward_model, self.optimizer, views, targets, rotated, rotation_labels,
                                        rotation_weight=config.rotation_weight, mse_reduction=config.mse_reduction,
-                                       autocast=self.autocast)
+                                       autocast=self.autocast, loss_scale=scale)
             mse_total += mse
             rotation_total += rotation
-        return mse_total / len(bounds), rotation_total / len(bounds)
+            if mine is not None:
+                mine[indices] = True
+        if mine is not None and not refining:  # each process changed only its shards' targets: add up the changes
+            shared = torch.where(mine[:, None], self.targets, torch.zeros_like(self.targets))
+            dist.all_reduce(shared)
+            missed = (~mine).to(torch.int32)
+            dist.all_reduce(missed)  # how many processes did not see each image: all of them for a dropped last batch
+            self.targets = torch.where((missed == self.world)[:, None], self.targets, shared)
+        return self._mean_over_processes(mse_total / len(bounds)), self._mean_over_processes(rotation_total / len(bounds))
 
     def _end_of_epoch(self, seconds: float, lr: float, mse: float, rotation_loss: float) -> dict:
         embeddings = self.embed_all()
@@ -330,6 +386,10 @@ class Trainer:
         check_finite(rotation_value, "the rotation loss")
         return mse_value, rotation_value
 
+    def _barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
     # --- the run -------------------------------------------------------------
     def fit(
         self, resume: bool = False, on_epoch_end: Optional[Callable[["Trainer", dict], None]] = None,
@@ -348,9 +408,15 @@ class Trainer:
                 raise ValueError("resume needs an output directory that holds the checkpoint.")
         else:
             load = (lambda: self.load_checkpoint(self.checkpoint_path)) if resume and self.checkpoint_path.exists() else None
-            start_run_dir(self.out_dir, self.config.to_json(), resume, overwrite, before_writing=load)
+            if self.rank == 0:
+                start_run_dir(self.out_dir, self.config.to_json(), resume, overwrite, before_writing=load)
+            else:  # the same checks and the same checkpoint; rank 0 alone writes
+                check_out_dir(self.out_dir, resume, overwrite)
+                if load is not None:
+                    load()
+            self._barrier()
         config = self.config
-        bar = tqdm(total=config.epochs, initial=self.epoch, desc="MMDC", unit="epoch", disable=not self.progress)
+        bar = tqdm(total=config.epochs, initial=self.epoch, desc="MMDC", unit="epoch", disable=not self.progress or self.rank > 0)
         while self.epoch < config.epochs:
             start = time.perf_counter()
             lr, epoch_number = self.optimizer.param_groups[0]["lr"], self.epoch + 1
@@ -368,8 +434,9 @@ class Trainer:
                     + "."
                 ) from None
             self.history.append(entry)
-            if self.out_dir is not None:
+            if self.out_dir is not None and self.rank == 0:
                 self.save_checkpoint()
+            self._barrier()
             if on_epoch_end is not None:
                 on_epoch_end(self, entry)
             bar.update(1)

@@ -3,7 +3,8 @@
 #   1. the CUDA tests (tests/test_gpu.py);
 #   2. throughput of one CIFAR-10-shaped epoch, library against the authors'-style reference, with a
 #      3-epoch library run (its last epoch refines, so k-means is timed) and the 400-epoch projection;
-#   3. STL-10-shaped epochs (96x96 images, 64 px input) for speed and peak memory.
+#   3. STL-10-shaped epochs (96x96 images, 64 px input) for speed and peak memory;
+#   4. benchmarks/scaling.py with one process on the GPU.
 # Random uint8 images of the right shape stand in for the data sets (nothing can be downloaded there).
 # Usage on the device machine, from the repository root: bash benchmarks/gpu_check.sh
 # Results: benchmarks/results/throughput_*_gpu.{json,md}, copied to $OUT when it is set.
@@ -15,7 +16,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 $PYTHON -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
 status=0
 timeout 100 $PYTHON -m pytest tests/test_gpu.py -q -p no:cacheprovider -o addopts="" || status=1
-timeout 260 $PYTHON benchmarks/throughput.py --device cuda --images 60000 --epochs 3 || status=1
-timeout 100 $PYTHON benchmarks/throughput.py --device cuda --preset stl10 --images 13000 --epochs 3 --skip-reference || status=1
-if [ -n "${OUT:-}" ]; then cp benchmarks/results/throughput_*_gpu.* "$OUT"/ 2>/dev/null || true; fi
+timeout 240 $PYTHON benchmarks/throughput.py --device cuda --images 60000 --epochs 3 || status=1
+timeout 80 $PYTHON benchmarks/throughput.py --device cuda --preset stl10 --images 13000 --epochs 3 --skip-reference || status=1
+# 4. the single-GPU figure of the torchrun scaling workload (one process; several GPUs are not lent)
+timeout 60 $PYTHON benchmarks/scaling.py --processes 1 --device cuda --preset cifar10 --images 10000 --side 32 --epochs 3 || status=1
+if [ -n "${OUT:-}" ]; then cp benchmarks/results/throughput_*_gpu.* benchmarks/results/scaling_cuda.* "$OUT"/ 2>/dev/null || true; fi
 exit $status

@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,12 +71,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         return worker(args)
-    torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         for n in args.processes:
             result = Path(scratch) / f"{n}.json"
-            command = [torchrun, "--standalone", "--nproc_per_node", str(n), __file__, "--worker", "--result", str(result),
+            command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n), __file__, "--worker", "--result", str(result),
                        "--preset", args.preset, "--images", str(args.images), "--side", str(args.side),
                        "--epochs", str(args.epochs), "--device", args.device]
             env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // n)), "PYTHONPATH": str(ROOT)}

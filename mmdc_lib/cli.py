@@ -128,13 +128,44 @@ def start_processes(device: str) -> tuple[int, str]:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return 0, device
     gpus = device != "cpu" and torch.cuda.is_available()
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if gpus else "gloo")
-    if gpus:
+    if gpus:  # one GPU per process, by local rank (an explicit --device cuda:N is overridden)
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if local_rank >= torch.cuda.device_count():
+            raise ValueError(f"process {local_rank} has no GPU of its own ({torch.cuda.device_count()} GPUs): "
+                             "use --nproc_per_node up to the number of GPUs, or --device cpu.")
         torch.cuda.set_device(local_rank)
         device = f"cuda:{local_rank}"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if gpus else "gloo")
     return dist.get_rank(), device
+
+
+def distributed() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
+def together(work, mine: bool, message: str):
+    """Run ``work()`` where ``mine``; then every process learns whether it worked everywhere, and all raise
+    together (the failing process its own error, the others OSError(message): "its message says why"), so
+    none waits forever at the next collective. Returns ``work()``'s result, or None where not ``mine``."""
+    import torch
+    import torch.distributed as dist
+
+    result, error = None, None
+    if mine and work is not None:
+        try:
+            result = work()
+        except USER_ERRORS as caught:
+            error = caught
+    flag = torch.tensor([0 if error is not None else 1], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    if error is not None:
+        raise error
+    if not flag.item():
+        raise OSError(f"{message} (its message says why)")
+    return result
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -152,8 +183,15 @@ def train(args: argparse.Namespace) -> dict:
         raise ValueError(f"--image-size={args.image_size} should be between 2 and {MAX_IMAGE_SIZE}.")
     out = Path(args.out or f"runs/{args.dataset}-seed{args.seed}")
     check_out_dir(out, args.resume, args.overwrite)  # before loading the data: a forgotten --resume costs nothing
-    data = load_dataset(args.dataset, args.data_dir, download=not args.no_download, image_size=args.image_size,
-                        skip_bad=args.skip_bad_images, progress=False if args.no_progress else None)
+    load = lambda download: load_dataset(  # noqa: E731
+        args.dataset, args.data_dir, download=download, image_size=args.image_size, skip_bad=args.skip_bad_images,
+        progress=False if args.no_progress or rank > 0 else None)
+    if distributed():  # rank 0 downloads (if it must) while the others wait, then they read its files
+        first = together(lambda: load(not args.no_download), rank == 0, "rank 0 could not load the data set")
+        others = together(lambda: load(False), rank > 0, "another process could not load the data set")
+        data = first if rank == 0 else others
+    else:
+        data = load(not args.no_download)
     images_nhwc, labels = data.images, data.labels
     if args.n_clusters is not None:
         config.n_clusters = args.n_clusters
@@ -185,6 +223,8 @@ def train(args: argparse.Namespace) -> dict:
         "epochs": config.epochs,
         "device": str(device),
         "processes": trainer.world,
+        "subset": args.subset,
+        "data_dir": args.data_dir,
         "fit": result.fit_score,
         "seconds_this_process": time.perf_counter() - start,
         "seconds_training": float(sum(entry["seconds"] for entry in result.history)),
@@ -225,7 +265,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {describe(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: every finished epoch is in the checkpoint; rerun with --resume", file=sys.stderr)
+        again = "run the same command again" if args.command == "reproduce" else "rerun with --resume"
+        print(f"interrupted: every finished epoch is in the checkpoint; {again}", file=sys.stderr)
         return 130
     finally:
         import torch.distributed as dist

@@ -13,6 +13,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import statistics
 import time
 from pathlib import Path
@@ -32,7 +33,8 @@ def add_parser(commands) -> None:
                            help=f"any of: {', '.join(DATASETS)} (default: the paper's three)")
     reproduce.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     reproduce.add_argument("--out", default="runs/reproduce", help="one folder per run under it, and the results table")
-    reproduce.add_argument("--data-dir", default=None, help="where the data sets live or are downloaded to (default: ./data)")
+    reproduce.add_argument("--data-dir", default=None,
+                           help="DIR/DATASET holds (or receives) each data set, e.g. data/cifar10 (default DIR: ./data)")
     reproduce.add_argument("--no-download", action="store_true")
     schedule = reproduce.add_mutually_exclusive_group()
     schedule.add_argument("--budget", action="store_true",
@@ -51,7 +53,8 @@ def _train_arguments(args: argparse.Namespace, dataset: str, seed: int, run_dir:
         arguments += ["--epochs", str(max(2, math.ceil(preset(dataset).epochs / BUDGET_FRACTION)))]
     elif args.epochs is not None:
         arguments += ["--epochs", str(args.epochs)]
-    for flag, value in (("--data-dir", args.data_dir), ("--subset", args.subset), ("--precision", args.precision)):
+    data_dir = None if dataset == "digits" else str(Path(args.data_dir or "data") / dataset)  # one folder per data set
+    for flag, value in (("--data-dir", data_dir), ("--subset", args.subset), ("--precision", args.precision)):
         if value is not None:
             arguments += [flag, str(value)]
     arguments += ["--no-download"] * args.no_download + ["--no-progress"] * args.no_progress + ["--compile"] * args.compile
@@ -65,46 +68,57 @@ def _schedule_label(dataset: str, epochs: int, subset) -> str:
     return f"short: {epochs} of {own} epochs{f', {subset} images' if subset else ''} (NOT the paper's protocol)"
 
 
-def _finished(run_dir: Path, config_json: str) -> dict | None:
-    """The metrics of a finished run with these settings, or None."""
+def _finished(run_dir: Path, config_json: str, subset, data_dir) -> dict | None:
+    """The metrics of a finished run with these settings, subset and data folder, or None."""
     metrics, config = run_dir / "metrics.json", run_dir / "config.json"
     if not (metrics.exists() and config.exists()) or config.read_text() != config_json:
         return None
     values = json.loads(metrics.read_text())
-    return values if values.get("epochs") == json.loads(config_json)["epochs"] else None
+    same = (values.get("epochs") == json.loads(config_json)["epochs"] and values.get("subset") == subset
+            and values.get("data_dir") == data_dir)
+    return values if same else None
 
 
 def run_all(args: argparse.Namespace) -> list[dict]:
-    """Train (or skip, or resume) every run; one dict per run: status, metrics or reason."""
-    from .cli import USER_ERRORS, build_parser, describe, resolve_config, train
+    """Train (or skip, or resume) every run; one dict per run: status, metrics or reason.
+
+    Under torchrun every process walks the same runs in the same order; rank 0 alone prints and writes.
+    """
+    from .cli import USER_ERRORS, build_parser, describe, resolve_config, start_processes, train
 
     unknown = [d for d in args.datasets if d not in DATASETS]
     if unknown:
         raise ValueError(f"unknown dataset {unknown[0]!r}; choose from {', '.join(DATASETS)}.")
+    rank, _ = start_processes(args.device)
+    say = print if rank == 0 else (lambda *a, **k: None)
+    # One process may also report other failures (a CUDA out-of-memory error, say) and go on; several
+    # processes only stop together on the errors they all see alike.
+    caught = USER_ERRORS if int(os.environ.get("WORLD_SIZE", "1")) > 1 else (*USER_ERRORS, RuntimeError)
     out = Path(args.out)
     runs = []
-    for dataset in args.datasets:
-        for seed in args.seeds:
+    for dataset in dict.fromkeys(args.datasets):
+        for seed in dict.fromkeys(args.seeds):
             run_dir = out / f"{dataset}-seed{seed}"
             train_args = build_parser().parse_args(_train_arguments(args, dataset, seed, run_dir))
             run = {"dataset": dataset, "seed": seed, "dir": str(run_dir)}
             try:
                 config = resolve_config(train_args).validate()
                 run["schedule"] = _schedule_label(dataset, config.epochs, args.subset)
-                metrics = _finished(run_dir, config.to_json())
+                metrics = _finished(run_dir, config.to_json(), args.subset, train_args.data_dir)
                 if metrics is not None:
                     run.update(status="finished earlier", metrics=metrics)
                 else:
                     start = time.perf_counter()
-                    print(f"reproduce: {dataset} seed {seed} ({run['schedule']}) -> {run_dir}", flush=True)
+                    say(f"reproduce: {dataset} seed {seed} ({run['schedule']}) -> {run_dir}", flush=True)
                     run.update(status="trained", metrics=train(train_args), seconds=time.perf_counter() - start)
-            except USER_ERRORS as error:
-                run.update(status="failed", reason=describe(error))
-                print(f"reproduce: {dataset} seed {seed} failed: {run['reason']}", flush=True)
+            except caught as error:
+                reason = describe(error)
+                run.update(status="failed", reason=reason if not isinstance(error, RuntimeError) else f"{type(error).__name__}: {reason}")
+                say(f"reproduce: {dataset} seed {seed} failed: {run['reason']}", flush=True)
             runs.append(run)
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0:  # under torchrun: rank 0 writes
+            if rank == 0:  # after every run: an interrupted reproduce leaves the table of what it finished
+                write_table(out, runs, quiet=True)
+    if rank == 0:
         write_table(out, runs)
     return runs
 
@@ -112,12 +126,12 @@ def run_all(args: argparse.Namespace) -> list[dict]:
 def _spread(values: list[float]) -> str:
     if not values:
         return "-"
-    std = statistics.pstdev(values) if len(values) > 1 else 0.0
+    std = statistics.pstdev(values) if len(values) > 1 else 0.0  # population std over seeds (as numpy's default)
     return f"{statistics.fmean(values):.3f} ± {std:.3f} ({min(values):.3f}-{max(values):.3f})"
 
 
-def write_table(out: Path, runs: list[dict]) -> None:
-    """OUT/results.md and OUT/results.csv."""
+def write_table(out: Path, runs: list[dict], quiet: bool = False) -> None:
+    """OUT/results.md and OUT/results.csv (printed unless ``quiet``)."""
     out.mkdir(parents=True, exist_ok=True)
     fields = ["dataset", "seed", "schedule", "status", "acc", "nmi", "ari", "epochs", "seconds_training", "device", "reason"]
     with open(out / f"{RESULTS_NAME}.csv", "w", newline="") as handle:
@@ -129,7 +143,7 @@ def write_table(out: Path, runs: list[dict]) -> None:
                              "status": run["status"], "reason": run.get("reason", ""),
                              **{k: metrics.get(k, "") for k in ("acc", "nmi", "ari", "epochs", "seconds_training", "device")}})
     lines = [f"# MMDC, reproduced: {len(runs)} runs", "",
-             f"ACC, NMI ({NMI_AVERAGING} averaging, as the paper) and ARI: mean ± std (min-max) over the finished seeds.",
+             f"ACC, NMI ({NMI_AVERAGING} averaging, as the paper) and ARI: mean ± population std (min-max) over the finished seeds.",
              f"Paper: {published.MMDC_PAPER}. Released: {published.RELEASED_CHECKPOINTS_SOURCE}.", "",
              "| data set | schedule | seeds done | ACC | NMI | ARI | paper ACC / NMI | released ACC |", "|---|---|---|---|---|---|---|---|"]
     for dataset in dict.fromkeys(run["dataset"] for run in runs):
@@ -141,13 +155,16 @@ def write_table(out: Path, runs: list[dict]) -> None:
         lines.append(f"| {dataset} | {schedules} | {len(done)} of {len(mine)} | {_spread([m['acc'] for m in done])} "
                      f"| {_spread([m['nmi'] for m in done])} | {_spread([m['ari'] for m in done])} "
                      f"| {f'{paper[0]:.3f} / {paper[1]:.3f}' if paper else '-'} | {f'{released:.3f}' if released else '-'} |")
-    lines += ["", "| run | status | ACC | NMI | ARI | epochs | training s | device |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| run | schedule | status | ACC | NMI | ARI | epochs | training s (sum of epochs) | device x processes |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         metrics = run.get("metrics", {})
         values = " | ".join(f"{metrics[k]:.3f}" if k in metrics else "-" for k in ("acc", "nmi", "ari"))
         status = run["status"] + (f": {run['reason']}" if "reason" in run else "")
         training = f"{metrics['seconds_training']:.0f}" if "seconds_training" in metrics else "-"
-        lines.append(f"| {run['dataset']} seed {run['seed']} | {status} | {values} | {metrics.get('epochs', '-')} "
-                     f"| {training} | {metrics.get('device', '-')} |")
+        device = f"{metrics['device']} x {metrics.get('processes', 1)}" if "device" in metrics else "-"
+        lines.append(f"| {run['dataset']} seed {run['seed']} | {run.get('schedule', '-')} | {status} | {values} "
+                     f"| {metrics.get('epochs', '-')} | {training} | {device} |")
     (out / f"{RESULTS_NAME}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    if not quiet:
+        print("\n".join(lines))

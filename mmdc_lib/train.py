@@ -108,6 +108,9 @@ class Trainer:
         n_samples = images.shape[0]
         if n_samples < config.n_clusters:
             raise ValueError(f"n_samples={n_samples} should be >= n_clusters={config.n_clusters}.")
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        if n_samples < 2 * world:
+            raise ValueError(f"n_samples={n_samples} is too few for {world} processes: each needs 2 images or more.")
 
         # Model initialisation draws from the global CPU RNG: seed it inside fork_rng so the caller's stays as it was.
         with torch.random.fork_rng(devices=[]):
@@ -249,7 +252,7 @@ class Trainer:
         n_images, batch_size = self.images.shape[0], self.config.batch_size
         order = torch.randperm(n_images, generator=self.generator).to(self.device, non_blocking=True)
         bounds = [(start, min(start + batch_size, n_images)) for start in range(0, n_images, batch_size)]
-        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < 2 * self.world:  # each process's shard: 2 or more
+        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < max(2, self.world):  # BatchNorm: 2 images; a shard: 1
             bounds.pop()
         return order, bounds
 
@@ -386,9 +389,22 @@ class Trainer:
         check_finite(rotation_value, "the rotation loss")
         return mse_value, rotation_value
 
-    def _barrier(self) -> None:
+    def _on_rank_zero(self, write: Optional[Callable[[], None]]) -> None:
+        """Rank 0 writes (``write``); every process then learns whether it worked and raises if not, so no
+        process waits forever at the next collective for one that failed (e.g. a full disk)."""
+        error = None
+        if write is not None:
+            try:
+                write()
+            except Exception as caught:  # re-raised below, after the other processes know
+                error = caught
         if self.world > 1:
-            dist.barrier()
+            ok = torch.tensor([0 if error is not None else 1], device=self.device)
+            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+            if error is None and not ok.item():
+                raise OSError(f"rank 0 could not write the run's files in {self.out_dir} (its message says why)")
+        if error is not None:
+            raise error
 
     # --- the run -------------------------------------------------------------
     def fit(
@@ -400,7 +416,8 @@ class Trainer:
         A fresh run (no ``resume``) into an out_dir that holds a checkpoint raises RunExistsError
         unless ``overwrite``. ``on_epoch_end(trainer, entry)`` is called after each epoch's
         checkpoint, e.g. to record ``trainer.embed_all()`` for a figure; it must not change the
-        trainer. A NaN or infinite loss or embedding stops the run with TrainingDivergedError
+        trainer. Under torchrun it runs on every process, and ``embed_all`` is a collective: call it on
+        all processes (then use the result on rank 0), never on rank 0 alone. A NaN or infinite loss or embedding stops the run with TrainingDivergedError
         (the last finished epoch stays in the checkpoint).
         """
         if self.out_dir is None:
@@ -409,12 +426,12 @@ class Trainer:
         else:
             load = (lambda: self.load_checkpoint(self.checkpoint_path)) if resume and self.checkpoint_path.exists() else None
             if self.rank == 0:
-                start_run_dir(self.out_dir, self.config.to_json(), resume, overwrite, before_writing=load)
+                self._on_rank_zero(lambda: start_run_dir(self.out_dir, self.config.to_json(), resume, overwrite, before_writing=load))
             else:  # the same checks and the same checkpoint; rank 0 alone writes
                 check_out_dir(self.out_dir, resume, overwrite)
                 if load is not None:
                     load()
-            self._barrier()
+                self._on_rank_zero(None)
         config = self.config
         bar = tqdm(total=config.epochs, initial=self.epoch, desc="MMDC", unit="epoch", disable=not self.progress or self.rank > 0)
         while self.epoch < config.epochs:
@@ -434,9 +451,8 @@ class Trainer:
                     + "."
                 ) from None
             self.history.append(entry)
-            if self.out_dir is not None and self.rank == 0:
-                self.save_checkpoint()
-            self._barrier()
+            if self.out_dir is not None:
+                self._on_rank_zero(self.save_checkpoint if self.rank == 0 else None)
             if on_epoch_end is not None:
                 on_epoch_end(self, entry)
             bar.update(1)

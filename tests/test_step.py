@@ -65,3 +65,48 @@ def test_rotation_task_alone_trains_only_through_the_rotation_head():
     mse, rotation = train_step(model, optimizer, None, None, rotated, labels, rotation_weight=1.0)
     assert mse.item() == 0 and rotation.item() > 0
     assert model.embedding_head.weight.grad is None and model.rotation_head.weight.grad is not None
+
+
+def test_one_clustering_pass_of_the_trainer_equals_the_step_built_by_hand():
+    """The fast path end to end (epoch-level random draws on the device, the gather rotation, the overlapped
+    assignment, one forward for both tasks) against the plain computation of the same batch."""
+    from mmdc_lib.assignment import optimal_permutation
+    from mmdc_lib.augment import apply_view, clean_view, draw_view_params
+    from mmdc_lib.config import preset
+    from mmdc_lib.data import load_digits_images
+    from mmdc_lib.estimator import images_to_uint8_nchw
+    from mmdc_lib.train import Trainer
+
+    config = preset("digits")
+    config.epochs, config.lr_milestones, config.batch_size = 1, (1,), 16
+    images, _ = images_to_uint8_nchw(load_digits_images().images[:16])  # one batch
+    trainer = Trainer(config, images, device="cpu", progress=False)
+    reference = copy.deepcopy(trainer.model)
+    optimizer = torch.optim.SGD(parameter_groups(reference, config.weight_decay), lr=config.lr, momentum=config.momentum,
+                                nesterov=config.nesterov)
+    generator = torch.Generator()
+    generator.set_state(trainer.generator.get_state())
+    targets = trainer.targets.clone()
+    trainer._clustering_pass(refining=False)
+    # By hand: the same draws, in the same order, from a copy of the generator.
+    order = torch.randperm(16, generator=generator)
+    params = draw_view_params(16, config.augment, generator, 8, 8)
+    quarters = torch.randint(4, (16,), generator=generator)
+    batch = images[order]
+    reference.eval()
+    with torch.no_grad():
+        clean = reference(clean_view(batch, config.input_size, config.augment.eval_crop))
+    batch_targets = targets[order][optimal_permutation(clean, targets[order])]
+    views = apply_view(batch, config.input_size, config.augment, params)
+    rotated = torch.stack([torch.rot90(view, int(q), dims=(1, 2)) for view, q in zip(views, quarters)])
+    rotated = rotated.contiguous(memory_format=torch.channels_last)
+    reference.train()
+    features = reference.features(torch.cat([views, rotated]))
+    total, _, _ = mmdc_loss(reference.embed_features(features[:16]), batch_targets, reference.rotation_head(features[16:]),
+                            quarters, config.rotation_weight)
+    optimizer.zero_grad()
+    total.backward()
+    optimizer.step()
+    assert torch.equal(trainer.targets[order], batch_targets)
+    for (name, ours), theirs in zip(trainer.model.named_parameters(), reference.parameters()):
+        assert torch.equal(ours, theirs), name

@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from common import ROOT, machine, save
 
-from mmdc_lib.cli import start_processes
+from mmdc_lib.processes import start_processes
 from mmdc_lib.config import preset
 from mmdc_lib.step import resolve_device
 from mmdc_lib.train import Trainer

@@ -23,6 +23,7 @@ from .data import DATASETS, MAX_IMAGE_SIZE, load_dataset
 from .estimator import images_to_uint8_nchw
 from .metrics import NMI_AVERAGING, evaluate_clustering
 from . import reproduce
+from .processes import distributed, start_processes, together
 from .train import Trainer, check_out_dir, resolve_device
 
 # What bad input raises, by family: our ValueError/TypeError (CheckpointError and the data errors included),
@@ -42,8 +43,7 @@ def describe(error: BaseException) -> str:
     """One line for an error: an OSError names its path ("Permission denied: 'runs/x'"), others their message."""
     if isinstance(error, OSError) and error.strerror and error.filename:
         return f"{error.strerror}: {error.filename!r}"
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,57 +115,6 @@ def write_figures(out: Path, images: np.ndarray, labels: np.ndarray, scores, cla
     for name, figure in figures.items():
         figure.savefig(out / name, dpi=110, bbox_inches="tight")
         plt.close(figure)
-
-
-def start_processes(device: str) -> tuple[int, str]:
-    """Under torchrun (WORLD_SIZE > 1): join the process group (NCCL on GPUs, gloo on CPUs) and pick this
-    process's device. Returns (rank, device)."""
-    import os
-
-    import torch
-    import torch.distributed as dist
-
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return 0, device
-    gpus = device != "cpu" and torch.cuda.is_available()
-    if gpus:  # one GPU per process, by local rank (an explicit --device cuda:N is overridden)
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if local_rank >= torch.cuda.device_count():
-            raise ValueError(f"process {local_rank} has no GPU of its own ({torch.cuda.device_count()} GPUs): "
-                             "use --nproc_per_node up to the number of GPUs, or --device cpu.")
-        torch.cuda.set_device(local_rank)
-        device = f"cuda:{local_rank}"
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if gpus else "gloo")
-    return dist.get_rank(), device
-
-
-def distributed() -> bool:
-    import torch.distributed as dist
-
-    return dist.is_available() and dist.is_initialized()
-
-
-def together(work, mine: bool, message: str):
-    """Run ``work()`` where ``mine``; then every process learns whether it worked everywhere, and all raise
-    together (the failing process its own error, the others OSError(message): "its message says why"), so
-    none waits forever at the next collective. Returns ``work()``'s result, or None where not ``mine``."""
-    import torch
-    import torch.distributed as dist
-
-    result, error = None, None
-    if mine and work is not None:
-        try:
-            result = work()
-        except USER_ERRORS as caught:
-            error = caught
-    flag = torch.tensor([0 if error is not None else 1], device="cuda" if dist.get_backend() == "nccl" else "cpu")
-    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-    if error is not None:
-        raise error
-    if not flag.item():
-        raise OSError(f"{message} (its message says why)")
-    return result
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -269,8 +218,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"interrupted: every finished epoch is in the checkpoint; {again}", file=sys.stderr)
         return 130
     finally:
-        import torch.distributed as dist
+        if distributed():
+            import torch.distributed as dist
 
-        if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
     return 0

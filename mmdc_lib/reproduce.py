@@ -13,7 +13,6 @@ import argparse
 import csv
 import json
 import math
-import os
 import statistics
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from . import published
 from .config import PRESETS, preset
 from .data import DATASETS
 from .metrics import NMI_AVERAGING
+from .processes import distributed, start_processes
 
 RESULTS_NAME = "results"
 BUDGET_FRACTION = 8  # --budget: one eighth of the preset's epochs (50 of 400), lr steps and refinement scaled
@@ -84,7 +84,7 @@ def run_all(args: argparse.Namespace) -> list[dict]:
 
     Under torchrun every process walks the same runs in the same order; rank 0 alone prints and writes.
     """
-    from .cli import USER_ERRORS, build_parser, describe, resolve_config, start_processes, train
+    from .cli import USER_ERRORS, build_parser, describe, resolve_config, train
 
     unknown = [d for d in args.datasets if d not in DATASETS]
     if unknown:
@@ -93,7 +93,7 @@ def run_all(args: argparse.Namespace) -> list[dict]:
     say = print if rank == 0 else (lambda *a, **k: None)
     # One process may also report other failures (a CUDA out-of-memory error, say) and go on; several
     # processes only stop together on the errors they all see alike.
-    caught = USER_ERRORS if int(os.environ.get("WORLD_SIZE", "1")) > 1 else (*USER_ERRORS, RuntimeError)
+    caught = USER_ERRORS if distributed() else (*USER_ERRORS, RuntimeError)
     out = Path(args.out)
     runs = []
     for dataset in dict.fromkeys(args.datasets):
@@ -117,9 +117,9 @@ def run_all(args: argparse.Namespace) -> list[dict]:
                 say(f"reproduce: {dataset} seed {seed} failed: {run['reason']}", flush=True)
             runs.append(run)
             if rank == 0:  # after every run: an interrupted reproduce leaves the table of what it finished
-                write_table(out, runs, quiet=True)
-    if rank == 0:
-        write_table(out, runs)
+                write_table(out, runs)
+    if rank == 0:  # the table was written after the last run: show it
+        print((out / f"{RESULTS_NAME}.md").read_text(), end="")
     return runs
 
 
@@ -130,8 +130,8 @@ def _spread(values: list[float]) -> str:
     return f"{statistics.fmean(values):.3f} ± {std:.3f} ({min(values):.3f}-{max(values):.3f})"
 
 
-def write_table(out: Path, runs: list[dict], quiet: bool = False) -> None:
-    """OUT/results.md and OUT/results.csv (printed unless ``quiet``)."""
+def write_table(out: Path, runs: list[dict]) -> None:
+    """OUT/results.md and OUT/results.csv."""
     out.mkdir(parents=True, exist_ok=True)
     fields = ["dataset", "seed", "schedule", "status", "acc", "nmi", "ari", "epochs", "seconds_training", "device", "reason"]
     with open(out / f"{RESULTS_NAME}.csv", "w", newline="") as handle:
@@ -166,5 +166,3 @@ def write_table(out: Path, runs: list[dict], quiet: bool = False) -> None:
         lines.append(f"| {run['dataset']} seed {run['seed']} | {run.get('schedule', '-')} | {status} | {values} "
                      f"| {metrics.get('epochs', '-')} | {training} | {device} |")
     (out / f"{RESULTS_NAME}.md").write_text("\n".join(lines) + "\n")
-    if not quiet:
-        print("\n".join(lines))

@@ -49,6 +49,7 @@ from .runs import (  # noqa: F401  (re-exported: the trainer's public names)
     CHECKPOINT_NAME, CONFIG_NAME, RUN_FILES, CheckpointError, RunExistsError, check_checkpoint, check_out_dir,
     config_differences, data_fingerprint, read_checkpoint, save_checkpoint, start_run_dir,
 )
+from .processes import together, world_size
 from .step import autocast_for, embed_images, mmdc_loss, resolve_device, train_step  # noqa: F401
 from .targets import mixture_means, nearest_mean, sample_targets
 
@@ -108,9 +109,13 @@ class Trainer:
         n_samples = images.shape[0]
         if n_samples < config.n_clusters:
             raise ValueError(f"n_samples={n_samples} should be >= n_clusters={config.n_clusters}.")
-        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-        if n_samples < 2 * world:
-            raise ValueError(f"n_samples={n_samples} is too few for {world} processes: each needs 2 images or more.")
+        # Under torchrun (an initialised process group) every process trains the same model on its shard of each
+        # batch; DistributedDataParallel averages the gradients. BatchNorm: per process (each normalises its own
+        # shard), running statistics broadcast from rank 0.
+        self.world = world_size()
+        self.rank = dist.get_rank() if self.world > 1 else 0
+        if n_samples < 2 * self.world:
+            raise ValueError(f"n_samples={n_samples} is too few for {self.world} processes: each needs 2 images or more.")
 
         # Model initialisation draws from the global CPU RNG: seed it inside fork_rng so the caller's stays as it was.
         with torch.random.fork_rng(devices=[]):
@@ -122,11 +127,6 @@ class Trainer:
         cuda = self.device.type == "cuda"
         if cuda:  # fixed shapes: let cuDNN time its kernels once (a process-wide switch, left on)
             torch.backends.cudnn.benchmark = True
-        # Under torchrun (an initialised process group) every process trains the same model on its shard of each
-        # batch; DistributedDataParallel averages the gradients. BatchNorm: per process (each normalises its own
-        # shard), running statistics broadcast from rank 0.
-        self.world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-        self.rank = dist.get_rank() if self.world > 1 else 0
         forward_model: torch.nn.Module = self.model
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -390,21 +390,8 @@ class Trainer:
         return mse_value, rotation_value
 
     def _on_rank_zero(self, write: Optional[Callable[[], None]]) -> None:
-        """Rank 0 writes (``write``); every process then learns whether it worked and raises if not, so no
-        process waits forever at the next collective for one that failed (e.g. a full disk)."""
-        error = None
-        if write is not None:
-            try:
-                write()
-            except Exception as caught:  # re-raised below, after the other processes know
-                error = caught
-        if self.world > 1:
-            ok = torch.tensor([0 if error is not None else 1], device=self.device)
-            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
-            if error is None and not ok.item():
-                raise OSError(f"rank 0 could not write the run's files in {self.out_dir} (its message says why)")
-        if error is not None:
-            raise error
+        """Rank 0 writes; every process then raises if that failed (e.g. a full disk), so none waits forever."""
+        together(write, self.rank == 0, f"rank 0 could not write the run's files in {self.out_dir}")
 
     # --- the run -------------------------------------------------------------
     def fit(
@@ -452,7 +439,7 @@ class Trainer:
                 ) from None
             self.history.append(entry)
             if self.out_dir is not None:
-                self._on_rank_zero(self.save_checkpoint if self.rank == 0 else None)
+                self._on_rank_zero(self.save_checkpoint)
             if on_epoch_end is not None:
                 on_epoch_end(self, entry)
             bar.update(1)

@@ -24,6 +24,7 @@ from .estimator import images_to_uint8_nchw
 from .metrics import NMI_AVERAGING, evaluate_clustering
 from . import reproduce
 from .processes import distributed, start_processes, together
+from .runs import provenance
 from .train import Trainer, check_out_dir, resolve_device
 
 # What bad input raises, by family: our ValueError/TypeError (CheckpointError and the data errors included),
@@ -177,6 +178,7 @@ def train(args: argparse.Namespace) -> dict:
         "fit": result.fit_score,
         "seconds_this_process": time.perf_counter() - start,
         "seconds_training": float(sum(entry["seconds"] for entry in result.history)),
+        **provenance(),  # date, commit: a results file names where it came from
     }
     scores = None
     if labels is not None:

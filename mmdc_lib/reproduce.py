@@ -133,7 +133,8 @@ def _spread(values: list[float]) -> str:
 def write_table(out: Path, runs: list[dict]) -> None:
     """OUT/results.md and OUT/results.csv."""
     out.mkdir(parents=True, exist_ok=True)
-    fields = ["dataset", "seed", "schedule", "status", "acc", "nmi", "ari", "epochs", "seconds_training", "device", "reason"]
+    fields = ["dataset", "seed", "schedule", "status", "acc", "nmi", "ari", "epochs", "seconds_training", "device",
+              "date", "commit", "reason"]
     with open(out / f"{RESULTS_NAME}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
@@ -141,7 +142,7 @@ def write_table(out: Path, runs: list[dict]) -> None:
             metrics = run.get("metrics", {})
             writer.writerow({"dataset": run["dataset"], "seed": run["seed"], "schedule": run.get("schedule", ""),
                              "status": run["status"], "reason": run.get("reason", ""),
-                             **{k: metrics.get(k, "") for k in ("acc", "nmi", "ari", "epochs", "seconds_training", "device")}})
+                             **{k: metrics.get(k, "") for k in ("acc", "nmi", "ari", "epochs", "seconds_training", "device", "date", "commit")}})
     lines = [f"# MMDC, reproduced: {len(runs)} runs", "",
              f"ACC, NMI ({NMI_AVERAGING} averaging, as the paper) and ARI: mean ± population std (min-max) over the finished seeds.",
              f"Paper: {published.MMDC_PAPER}. Released: {published.RELEASED_CHECKPOINTS_SOURCE}.", "",
@@ -155,14 +156,15 @@ def write_table(out: Path, runs: list[dict]) -> None:
         lines.append(f"| {dataset} | {schedules} | {len(done)} of {len(mine)} | {_spread([m['acc'] for m in done])} "
                      f"| {_spread([m['nmi'] for m in done])} | {_spread([m['ari'] for m in done])} "
                      f"| {f'{paper[0]:.3f} / {paper[1]:.3f}' if paper else '-'} | {f'{released:.3f}' if released else '-'} |")
-    lines += ["", "| run | schedule | status | ACC | NMI | ARI | epochs | training s (sum of epochs) | device x processes |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| run | schedule | status | ACC | NMI | ARI | epochs | training s (sum of epochs) | device x processes | date, commit |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         metrics = run.get("metrics", {})
         values = " | ".join(f"{metrics[k]:.3f}" if k in metrics else "-" for k in ("acc", "nmi", "ari"))
         status = run["status"] + (f": {run['reason']}" if "reason" in run else "")
         training = f"{metrics['seconds_training']:.0f}" if "seconds_training" in metrics else "-"
         device = f"{metrics['device']} x {metrics.get('processes', 1)}" if "device" in metrics else "-"
+        made = f"{metrics['date']}, {metrics['commit']}" if "date" in metrics else "-"
         lines.append(f"| {run['dataset']} seed {run['seed']} | {run.get('schedule', '-')} | {status} | {values} "
-                     f"| {metrics.get('epochs', '-')} | {training} | {device} |")
+                     f"| {metrics.get('epochs', '-')} | {training} | {device} | {made} |")
     (out / f"{RESULTS_NAME}.md").write_text("\n".join(lines) + "\n")

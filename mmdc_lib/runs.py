@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import subprocess
+import time
 from pathlib import Path
 
 import torch
@@ -117,3 +119,24 @@ def check_checkpoint(state: dict, config: dict, fingerprint: dict, epochs: int) 
         raise CheckpointError(
             f"it was trained on other data ({found}{', other pixels' if found == here else ''}; this run has {here})"
         )
+
+
+def provenance() -> dict:
+    """When and from which code a result was made: the date (UTC) and the git commit of the library's checkout.
+
+    ``commit`` is "unknown" where the library is not a git checkout (e.g. installed from a wheel); a checkout
+    with uncommitted changes is marked ``+changes``.
+    """
+    from . import __version__
+
+    root = Path(__file__).resolve().parents[1]
+    commit = "unknown"
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if head.returncode == 0 and head.stdout.strip():
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                   capture_output=True, text=True, timeout=10).stdout.strip()
+            commit = head.stdout.strip() + ("+changes" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit, "mmdc_lib": __version__}

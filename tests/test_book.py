@@ -1,4 +1,5 @@
-"""The book's structure: every chapter in the table of contents, a Colab-only install cell, no stored outputs."""
+"""The book's structure: every chapter in the table of contents, a Colab-only install cell from the configured
+repository, no stored outputs, library code shown by cells."""
 import json
 from pathlib import Path
 
@@ -40,3 +41,30 @@ def test_config_points_colab_buttons_at_a_repository_and_branch():
     assert config["repository"]["url"].startswith("https://github.com/") and config["repository"]["branch"]
     assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
     assert config["execute"]["execute_notebooks"] == "force"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.name)
+def test_colab_install_cell_installs_from_the_repository_that_config_names(notebook):
+    """One source for the address: _config.yml; scripts/set_repository.py rewrites the notebooks from it."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from set_repository import install_line, repository
+
+    first = "".join(code_cells(notebook)[0]["source"])
+    assert install_line(*repository()) in first, "run python scripts/set_repository.py"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.name)
+def test_library_code_is_shown_by_a_cell_not_by_a_directive_that_only_the_html_renders(notebook):
+    cells = json.loads(notebook.read_text())["cells"]
+    assert not any("literalinclude" in "".join(cell["source"]) for cell in cells)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.name)
+def test_chapters_take_their_branch_from_the_book_setup_not_from_cuda_directly(notebook):
+    """A chapter with a GPU branch reads it from setup_book (so that the tests can run that branch on a CPU)."""
+    source = "\n".join("".join(cell["source"]) for cell in code_cells(notebook))
+    assert "torch.cuda.is_available()" not in source
+    if "BOOK.scale(" in source or "BOOK.on_gpu" in source:
+        assert "BOOK = setup_book(" in source

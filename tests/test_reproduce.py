@@ -31,6 +31,9 @@ def test_reproduce_writes_the_table_skips_finished_runs_and_goes_on_after_a_fail
     assert [(r["dataset"], r["seed"], r["status"]) for r in rows] == [  # the repeated seed 0 runs once
         ("cifar10", "0", "failed"), ("cifar10", "1", "failed"), ("fashion-mnist", "0", "trained"), ("fashion-mnist", "1", "trained")]
     assert "cifar10 does not exist" in rows[0]["reason"] and float(rows[2]["acc"]) > 0 and rows[2]["device"] == "cpu"
+    # Provenance in every trained row: the date and the commit of the code that made it.
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert rows[2]["date"].startswith(time.strftime("%Y-")) and rows[2]["commit"].startswith(head or "unknown")
     table = (tmp_path / "out" / "results.md").read_text()
     assert "NOT the paper's protocol" in table and "0.820 / 0.703" in table and "arithmetic averaging" in table
     assert "| fashion-mnist | short: 2 of 15 epochs (NOT the paper's protocol) | 2 of 2 |" in table

@@ -1,4 +1,4 @@
-"""Sphinx extension for the book build: two fixes for a clean log and a clean browser console.
+"""Sphinx extension for the book build: a clean log, a clean browser console, and cells that end in time.
 
 1. Quiet kernels. ipykernel 7 logs "WARNING | Kernel is running over TCP without encryption" each time
    a kernel starts, once per executed notebook, although the kernels only listen on localhost. For the
@@ -7,6 +7,9 @@
 2. One copy of each script. With Sphinx 7.4, sphinx-thebe's configuration script lands twice in every
    page, and the second `const THEBE_JS_URL` is a SyntaxError in the browser console; identical
    script entries are dropped from each page's context.
+3. The cell timeout, told to the chapters. MMDC_BOOK_CELL_SECONDS is set to ``execute.timeout`` for the
+   kernels this build starts; a chapter (``mmdc_lib.book``) does not start a training run projected to take
+   longer, and says so, instead of failing the build on a GPU machine.
 """
 from __future__ import annotations
 
@@ -36,7 +39,14 @@ def drop_duplicate_scripts(app, pagename, templatename, context, doctree) -> Non
         context["script_files"][:] = unique
 
 
+def tell_kernels_the_cell_timeout(app, config) -> None:
+    timeout = getattr(config, "nb_execution_timeout", None)
+    if timeout and timeout > 0:
+        os.environ.setdefault("MMDC_BOOK_CELL_SECONDS", str(timeout))
+
+
 def setup(app):
     quiet_kernels()
+    app.connect("config-inited", tell_kernels_the_cell_timeout)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,64 @@
+"""Point the book at its repository: ``_config.yml`` holds the address, every chapter's Colab install cell follows.
+
+Usage: python scripts/set_repository.py [URL [BRANCH]]
+
+With a URL (and optionally a branch) it first writes them into ``_config.yml``'s ``repository`` block; then
+(always) it rewrites the ``%pip install`` line of every notebook under ``book/`` from ``_config.yml``. The
+test ``tests/test_book.py`` fails when a notebook and ``_config.yml`` disagree.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "_config.yml"
+INSTALL = re.compile(r'%pip install -q "mmdc_lib @ git\+[^"]*"')
+
+
+def install_line(url: str, branch: str) -> str:
+    """The Colab cell's install command for the repository at ``url`` and ``branch``."""
+    return f'%pip install -q "mmdc_lib @ git+{url}@{branch}"'
+
+
+def repository() -> tuple[str, str]:
+    block = yaml.safe_load(CONFIG.read_text())["repository"]
+    return block["url"], block["branch"]
+
+
+def set_config(url: str, branch: str | None) -> None:
+    text = CONFIG.read_text()
+    text = re.sub(r"(?m)^(  url: ).*$", lambda m: m.group(1) + url, text, count=1)
+    if branch:
+        text = re.sub(r"(?m)^(  branch: ).*$", lambda m: m.group(1) + branch, text, count=1)
+    CONFIG.write_text(text)
+
+
+def rewrite_notebooks() -> list[Path]:
+    line = install_line(*repository())
+    changed = []
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        notebook = json.loads(path.read_text())
+        for cell in notebook["cells"]:
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and INSTALL.search(source):
+                new = INSTALL.sub(lambda _: line, source)
+                if new != source:
+                    cell["source"] = new.splitlines(keepends=True)
+                    changed.append(path)
+        path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+    return changed
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        if not sys.argv[1].startswith("https://"):
+            sys.exit(f"error: the repository address should start with https://, got {sys.argv[1]!r}")
+        set_config(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
+    url, branch = repository()
+    changed = rewrite_notebooks()
+    print(f"repository {url} (branch {branch}); {len(changed)} notebook(s) rewritten")

@@ -15,6 +15,7 @@ import torch
 from sklearn.cluster import AgglomerativeClustering, KMeans
 
 from mmdc_lib.metrics import evaluate_clustering
+from mmdc_lib.runs import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -28,6 +29,7 @@ def machine() -> dict:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
+        "commit": provenance()["commit"],  # the code that made the figures ("+changes": uncommitted edits)
     }
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import socket
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from .data import ImageData, load_dataset
 BRANCHES = ("auto", "cpu", "gpu", "gpu-test")
 DRIVE_MOUNT = "/content/drive"
 DRIVE_FOLDER = "MyDrive/mmdc-book"  # runs/ and data/ under it: the one folder to keep, or delete, on Drive
+DOWNLOAD_TIMEOUT_S = 60  # a blocked network fails instead of hanging (torchvision's urlopen sets no timeout)
 T = TypeVar("T")
 
 
@@ -88,11 +90,16 @@ class BookSetup:
             except (OSError, ValueError):
                 pass  # an incomplete system copy: try the reader's own folder
         folder = self.data_dir / name
+        previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
         try:
             return load_dataset(name, folder, download=not self.offline), folder
         except (OSError, ValueError, RuntimeError) as error:
-            how = "downloading is off (MMDC_OFFLINE)" if self.offline else f"the download failed: {' '.join(str(error).split())[:160]}"
+            why = " ".join(str(error).split())[:160].rstrip(".")
+            how = "downloading is off (MMDC_OFFLINE)" if self.offline else f"the download failed ({why})"
             raise DataUnavailable(f"{name} is not in {system_copy} or {folder}, and {how}") from None
+        finally:
+            socket.setdefaulttimeout(previous)
 
     def describe(self) -> str:
         where = f"data: {self.data_dir} | runs: {self.runs_dir}"
@@ -124,7 +131,11 @@ def setup_book(use_drive: bool = False, drive_mount: str = DRIVE_MOUNT) -> BookS
         runs_dir.mkdir(parents=True, exist_ok=True)
     elif use_drive:
         print("use_drive: there is no Google Drive to mount outside Colab; data and runs stay in local folders.")
-    cell_seconds = os.environ.get("MMDC_BOOK_CELL_SECONDS")
+    cell_seconds = os.environ.get("MMDC_BOOK_CELL_SECONDS", "").strip()
+    try:
+        timeout = float(cell_seconds) if cell_seconds else None
+    except ValueError:
+        raise ValueError(f"MMDC_BOOK_CELL_SECONDS={cell_seconds!r} should be a number of seconds.") from None
     setup = BookSetup(
         branch=branch,
         device_name=torch.cuda.get_device_name() if cuda else "CPU",
@@ -134,7 +145,7 @@ def setup_book(use_drive: bool = False, drive_mount: str = DRIVE_MOUNT) -> BookS
         results_dir=Path(os.environ.get("MMDC_RESULTS", "../benchmarks/results")),
         system_datasets=Path(os.environ.get("MMDC_SYSTEM_DATASETS", "/usr/share/datasets")),
         offline=os.environ.get("MMDC_OFFLINE", "") not in ("", "0"),
-        cell_seconds=float(cell_seconds) if cell_seconds and float(cell_seconds) > 0 else None,
+        cell_seconds=timeout if timeout is not None and timeout > 0 else None,
     )
     print(setup.describe())
     return setup
@@ -154,4 +165,5 @@ def show_source(obj: Any):
 
     module = inspect.getmodule(obj)
     where = f"{module.__name__}.{obj.__qualname__}" if module is not None else obj.__qualname__
-    return Markdown(f"`{where}`:\n\n```python\n{source_code(obj)}\n```")
+    # Four backticks: a docstring may hold a three-backtick block.
+    return Markdown(f"`{where}`:\n\n````python\n{source_code(obj)}\n````")

@@ -166,6 +166,10 @@ def train(args: argparse.Namespace) -> dict:
     result = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     if rank > 0:  # rank 0 alone writes the results
         return {}
+    made = provenance(device)
+    earlier = out / "metrics.json"
+    if not trainer.timings["training"] and earlier.exists():  # a finished run, only loaded: it keeps its own provenance
+        made.update({k: v for k, v in json.loads(earlier.read_text()).items() if k in made})
     metrics = {
         "dataset": args.dataset,
         "n_images": int(len(images)),
@@ -178,7 +182,7 @@ def train(args: argparse.Namespace) -> dict:
         "fit": result.fit_score,
         "seconds_this_process": time.perf_counter() - start,
         "seconds_training": float(sum(entry["seconds"] for entry in result.history)),
-        **provenance(),  # date, commit: a results file names where it came from
+        **made,  # date, commit, device model: a results file names where it came from
     }
     scores = None
     if labels is not None:

@@ -134,7 +134,7 @@ def write_table(out: Path, runs: list[dict]) -> None:
     """OUT/results.md and OUT/results.csv."""
     out.mkdir(parents=True, exist_ok=True)
     fields = ["dataset", "seed", "schedule", "status", "acc", "nmi", "ari", "epochs", "seconds_training", "device",
-              "date", "commit", "reason"]
+              "device_name", "date", "commit", "reason"]
     with open(out / f"{RESULTS_NAME}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
@@ -142,7 +142,7 @@ def write_table(out: Path, runs: list[dict]) -> None:
             metrics = run.get("metrics", {})
             writer.writerow({"dataset": run["dataset"], "seed": run["seed"], "schedule": run.get("schedule", ""),
                              "status": run["status"], "reason": run.get("reason", ""),
-                             **{k: metrics.get(k, "") for k in ("acc", "nmi", "ari", "epochs", "seconds_training", "device", "date", "commit")}})
+                             **{k: metrics.get(k, "") for k in ("acc", "nmi", "ari", "epochs", "seconds_training", "device", "device_name", "date", "commit")}})
     lines = [f"# MMDC, reproduced: {len(runs)} runs", "",
              f"ACC, NMI ({NMI_AVERAGING} averaging, as the paper) and ARI: mean ± population std (min-max) over the finished seeds.",
              f"Paper: {published.MMDC_PAPER}. Released: {published.RELEASED_CHECKPOINTS_SOURCE}.", "",
@@ -163,7 +163,7 @@ def write_table(out: Path, runs: list[dict]) -> None:
         values = " | ".join(f"{metrics[k]:.3f}" if k in metrics else "-" for k in ("acc", "nmi", "ari"))
         status = run["status"] + (f": {run['reason']}" if "reason" in run else "")
         training = f"{metrics['seconds_training']:.0f}" if "seconds_training" in metrics else "-"
-        device = f"{metrics['device']} x {metrics.get('processes', 1)}" if "device" in metrics else "-"
+        device = f"{metrics.get('device_name', metrics['device'])} x {metrics.get('processes', 1)}" if "device" in metrics else "-"
         made = f"{metrics['date']}, {metrics['commit']}" if "date" in metrics else "-"
         lines.append(f"| {run['dataset']} seed {run['seed']} | {run.get('schedule', '-')} | {status} | {values} "
                      f"| {metrics.get('epochs', '-')} | {training} | {device} | {made} |")

@@ -121,22 +121,44 @@ def check_checkpoint(state: dict, config: dict, fingerprint: dict, epochs: int) 
         )
 
 
-def provenance() -> dict:
-    """When and from which code a result was made: the date (UTC) and the git commit of the library's checkout.
+def _installed_commit() -> str | None:
+    """The commit pip installed from (``pip install git+URL``), as recorded in the package's direct_url.json."""
+    import json
+    from importlib import metadata
 
-    ``commit`` is "unknown" where the library is not a git checkout (e.g. installed from a wheel); a checkout
-    with uncommitted changes is marked ``+changes``.
+    try:
+        direct = metadata.distribution("mmdc_lib").read_text("direct_url.json")
+        return json.loads(direct)["vcs_info"]["commit_id"][:12] if direct else None
+    except (metadata.PackageNotFoundError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _checkout_commit(root: Path) -> str | None:
+    """The commit of the git checkout the library is imported from (an editable install), marked ``+changes``."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    try:
+        # Only the library's own checkout: a site-packages inside some other repository must not lend its commit.
+        if not git("rev-parse", "--show-toplevel") or Path(git("rev-parse", "--show-toplevel")).resolve() != root:
+            return None
+        head = git("rev-parse", "--short=12", "HEAD")
+        return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "") if head else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(device: torch.device | None = None) -> dict:
+    """When, from which code and on what a result was made: date (UTC), commit, library version, device model.
+
+    The commit is the library's git checkout's (``+changes`` when it has uncommitted edits), else the one pip
+    installed from (Colab's ``pip install git+...``), else "unknown".
     """
     from . import __version__
 
-    root = Path(__file__).resolve().parents[1]
-    commit = "unknown"
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        if head.returncode == 0 and head.stdout.strip():
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                   capture_output=True, text=True, timeout=10).stdout.strip()
-            commit = head.stdout.strip() + ("+changes" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit, "mmdc_lib": __version__}
+    commit = _checkout_commit(Path(__file__).resolve().parents[1]) or _installed_commit() or "unknown"
+    made = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit, "mmdc_lib": __version__}
+    if device is not None:
+        made["device_name"] = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    return made

@@ -31,11 +31,15 @@ def repository() -> tuple[str, str]:
 
 
 def set_config(url: str, branch: str | None) -> None:
+    """Rewrite ``url`` (and ``branch``) inside the ``repository:`` block only, keeping the file's comments."""
     text = CONFIG.read_text()
-    text = re.sub(r"(?m)^(  url: ).*$", lambda m: m.group(1) + url, text, count=1)
+    block = re.search(r"(?m)^repository:\n(?:[ \t]+.*\n?)+", text)
+    if block is None:
+        sys.exit("error: _config.yml has no repository: block")
+    new = re.sub(r"(?m)^(\s+url: ).*$", lambda m: m.group(1) + url, block.group(0), count=1)
     if branch:
-        text = re.sub(r"(?m)^(  branch: ).*$", lambda m: m.group(1) + branch, text, count=1)
-    CONFIG.write_text(text)
+        new = re.sub(r"(?m)^(\s+branch: ).*$", lambda m: m.group(1) + branch, new, count=1)
+    CONFIG.write_text(text[: block.start()] + new + text[block.end():])
 
 
 def rewrite_notebooks() -> list[Path]:
@@ -49,15 +53,16 @@ def rewrite_notebooks() -> list[Path]:
                 new = INSTALL.sub(lambda _: line, source)
                 if new != source:
                     cell["source"] = new.splitlines(keepends=True)
-                    changed.append(path)
+                    changed.append(path) if path not in changed else None
         path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
     return changed
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:
-        if not sys.argv[1].startswith("https://"):
-            sys.exit(f"error: the repository address should start with https://, got {sys.argv[1]!r}")
+        if not re.fullmatch(r"https://[^\s/]+/[^\s/]+/[^\s/]+", sys.argv[1]) or sys.argv[1].endswith(".git"):
+            sys.exit(f"error: the repository address should look like https://github.com/OWNER/NAME (no trailing / or .git), "
+                     f"got {sys.argv[1]!r}")
         set_config(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
     url, branch = repository()
     changed = rewrite_notebooks()

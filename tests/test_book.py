@@ -68,3 +68,19 @@ def test_chapters_take_their_branch_from_the_book_setup_not_from_cuda_directly(n
     assert "torch.cuda.is_available()" not in source
     if "BOOK.scale(" in source or "BOOK.on_gpu" in source:
         assert "BOOK = setup_book(" in source
+
+
+def test_book_build_tells_the_chapters_its_cell_timeout(monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.setenv("MMDC_BOOK_CELL_SECONDS", "")  # recorded: pytest removes what the build sets at teardown
+    monkeypatch.delenv("MMDC_BOOK_CELL_SECONDS")
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    from build_fixes import tell_kernels_the_cell_timeout
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    tell_kernels_the_cell_timeout(None, types.SimpleNamespace(nb_execution_timeout=config["execute"]["timeout"]))
+    import os
+
+    assert os.environ["MMDC_BOOK_CELL_SECONDS"] == str(config["execute"]["timeout"]) == "900"

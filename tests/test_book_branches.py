@@ -67,9 +67,13 @@ CIFAR10.meta = {{**CIFAR10.meta, "md5": sums["batches.meta"]}}
 """
 
 
-@pytest.fixture
-def gpu_test_machine(tmp_path):
-    """Miniature Fashion-MNIST (a 'system copy') and CIFAR-10, committed-looking reproduce results, a kernel profile."""
+@pytest.fixture(scope="module")
+def gpu_test_machine(tmp_path_factory):
+    """Miniature Fashion-MNIST (a 'system copy') and CIFAR-10, committed-looking reproduce results, a kernel profile.
+
+    Shared by the tests of this module (data and results are only read); each test gets its own runs folder.
+    """
+    tmp_path = tmp_path_factory.mktemp("gpu-test-machine")
     write_mnist_files(tmp_path / "system" / "fashion-mnist", compress=True, n_train=1700, n_test=20)  # >= 160 of each kind chapter 7 uses
     startup = write_cifar10(tmp_path / "data" / "cifar10")
     profile = tmp_path / "ipython" / "profile_default"
@@ -81,36 +85,46 @@ def gpu_test_machine(tmp_path):
                     "--device", "cpu", "--no-progress", "--out", str(tmp_path / "results" / "reproduce")],
                    cwd=ROOT, check=True, capture_output=True, timeout=300)
     return {"MMDC_BOOK_BRANCH": "gpu-test", "MMDC_SYSTEM_DATASETS": str(tmp_path / "system"), "MMDC_DATA_DIR": str(tmp_path / "data"),
-            "MMDC_RUNS": str(tmp_path / "runs"), "MMDC_RESULTS": str(tmp_path / "results"), "MMDC_OFFLINE": "1",
+            "MMDC_RESULTS": str(tmp_path / "results"), "MMDC_OFFLINE": "1",
             "IPYTHONDIR": str(tmp_path / "ipython")}
 
 
-def test_benchmarks_chapter_gpu_branch_runs_projects_and_resumes_on_a_rerun(gpu_test_machine, monkeypatch):
-    first = execute("06_benchmarks.ipynb", monkeypatch, gpu_test_machine)
+@pytest.fixture
+def machine(gpu_test_machine, tmp_path):
+    return {**gpu_test_machine, "MMDC_RUNS": str(tmp_path / "runs")}
+
+
+def test_benchmarks_chapter_gpu_branch_runs_projects_and_resumes_on_a_rerun(machine, monkeypatch):
+    first = execute("06_benchmarks.ipynb", monkeypatch, machine)
     assert "branch: gpu-test" in first and "Fashion-MNIST: 1720 images from" in first
     assert "projected: about" in first and "cifar10: projected about" in first
     assert "--resume --epochs 1" in first  # the GPU branch's command, at the tests' scale
-    metrics = json.loads((Path(gpu_test_machine["MMDC_RUNS"]) / "reproduce-budget" / "cifar10-seed0" / "metrics.json").read_text())
+    metrics = json.loads((Path(machine["MMDC_RUNS"]) / "reproduce-budget" / "cifar10-seed0" / "metrics.json").read_text())
     assert metrics["n_images"] == 64 and metrics["epochs"] == 1 and metrics["commit"]
     assert f"| cifar10 | 0.820 | 0.703 | {metrics['acc']:.3f} |" in first  # the row this page ran, beside the paper's
     assert "(made by `reproduce`, not by this page)" in first and "| digits seed 0 |" in first
     assert "N2D (published, 70,000 images)" in first
 
-    second = execute("06_benchmarks.ipynb", monkeypatch, gpu_test_machine)  # a rerun: nothing trained again
+    second = execute("06_benchmarks.ipynb", monkeypatch, machine)  # a rerun: nothing trained again
     assert "found a finished run in" in second and "finished earlier" in second
 
 
-def test_benchmarks_chapter_does_not_start_a_run_a_book_build_would_stop(gpu_test_machine, monkeypatch):
-    text = execute("06_benchmarks.ipynb", monkeypatch, {**gpu_test_machine, "MMDC_BOOK_CELL_SECONDS": "0.001"})
+def test_benchmarks_chapter_does_not_start_a_run_a_book_build_would_stop(machine, monkeypatch):
+    text = execute("06_benchmarks.ipynb", monkeypatch, {**machine, "MMDC_BOOK_CELL_SECONDS": "0.001"})
     assert "book build, 0 s per cell" in text
     assert text.count("not started: longer than this book build allows a cell") == 2  # Fashion-MNIST and cifar10
-    assert not (Path(gpu_test_machine["MMDC_RUNS"]) / "reproduce-budget").exists()
+    assert not (Path(machine["MMDC_RUNS"]) / "reproduce-budget").exists()
+    assert "MMDC:" not in text  # no progress bar in a build
 
 
-@pytest.mark.parametrize("notebook", ["04_rotation.ipynb", "05_joint_objective.ipynb", "07_your_images.ipynb"])
-def test_other_chapters_gpu_branch_runs_at_the_tests_scale(gpu_test_machine, monkeypatch, notebook):
-    text = execute(notebook, monkeypatch, gpu_test_machine)
-    assert "branch: gpu-test" in text
+@pytest.mark.parametrize("notebook,expected", [
+    ("04_rotation.ipynb", "2 epochs in"),  # EPOCHS = BOOK.scale(cpu=15, gpu=30, test=2)
+    ("05_joint_objective.ipynb", "| digits, 1 seeds |"),  # SEEDS: test=[0]
+    ("07_your_images.ipynb", "3 epochs, input 20x20"),  # epochs: test=3
+])
+def test_other_chapters_gpu_branch_runs_at_the_tests_scale(machine, monkeypatch, notebook, expected):
+    text = execute(notebook, monkeypatch, machine)
+    assert "branch: gpu-test" in text and expected in text
 
 
 @pytest.mark.parametrize("notebook", ["06_benchmarks.ipynb", "07_your_images.ipynb"])

@@ -1,6 +1,7 @@
 """mmdc_lib.book (where and how a chapter runs) and mmdc_lib.timing (a run's projected time)."""
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +115,40 @@ def test_projection_needs_at_least_one_batch():
     with pytest.raises(ValueError, match="n_batches=0 should be >= 1"):
         project_run(preset("digits"), images, device="cpu", n_batches=0)
     assert np.isfinite(project_run(preset("digits"), images, device="cpu", n_batches=1).seconds)
+
+
+def test_a_failed_download_is_reported_as_unavailable_data_and_the_socket_timeout_restored(monkeypatch, tmp_path):
+    import socket
+    import urllib.error
+
+    from mmdc_lib import book
+
+    seen = []
+
+    def offline(name, folder, download):
+        seen.append((download, socket.getdefaulttimeout()))
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(book, "load_dataset", offline)
+    monkeypatch.setenv("MMDC_SYSTEM_DATASETS", str(tmp_path / "none"))
+    before = socket.getdefaulttimeout()
+    with pytest.raises(DataUnavailable, match=r"and the download failed \(<urlopen error \[Errno -2\] Name or service not known>\)"):
+        setup_book().load("fashion-mnist")
+    assert seen == [(True, book.DOWNLOAD_TIMEOUT_S)] and socket.getdefaulttimeout() == before
+
+
+def test_a_cell_timeout_that_is_not_a_number_is_named(monkeypatch):
+    monkeypatch.setenv("MMDC_BOOK_CELL_SECONDS", "15min")
+    with pytest.raises(ValueError, match="MMDC_BOOK_CELL_SECONDS='15min' should be a number of seconds"):
+        setup_book()
+
+
+def test_the_budget_schedule_is_projected_with_its_own_epochs():
+    digits = load_digits_images()
+    budget = project_command(["reproduce", "--datasets", "digits", "--budget"], digits.images, device="cpu", n_batches=1)
+    assert budget.epochs == 5  # an eighth of the digits preset's 40, as reproduce --budget trains
+    from mmdc_lib.cli import build_parser
+    from mmdc_lib.reproduce import _train_arguments
+
+    arguments = _train_arguments(build_parser().parse_args(["reproduce", "--datasets", "cifar10", "--budget"]), "cifar10", 0, Path("x"))
+    assert arguments[arguments.index("--epochs") + 1] == "50"  # chapter 6's default row: 50 of the paper's 400 epochs

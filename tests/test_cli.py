@@ -323,3 +323,16 @@ def test_skip_bad_images_trains_on_the_rest_and_warns_on_one_line(tmp_path):
 def test_image_size_out_of_range_is_a_one_line_error(tmp_path, size):
     result = run_cli("train", "--dataset", "folder", "--data-dir", str(tmp_path), "--image-size", size)
     assert_one_line_error(result, f"--image-size={size} should be between 2 and 1024")
+
+
+def test_metrics_name_date_commit_and_device_and_a_finished_run_loaded_again_keeps_them(tmp_path):
+    out = tmp_path / "run"
+    assert run_cli("train", "--dataset", "digits", "--epochs", "1", "--device", "cpu", "--no-progress", "--out", str(out)).returncode == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["device_name"] == "CPU" and metrics["date"].endswith("UTC") and metrics["commit"]
+    metrics["date"], metrics["commit"] = "2001-01-01 00:00 UTC", "feedc0ffee00"  # as if trained long ago
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    again = run_cli("train", "--dataset", "digits", "--epochs", "1", "--device", "cpu", "--no-progress", "--out", str(out), "--resume")
+    reloaded = json.loads((out / "metrics.json").read_text())
+    assert again.returncode == 0 and (reloaded["date"], reloaded["commit"]) == ("2001-01-01 00:00 UTC", "feedc0ffee00")
+    assert reloaded["acc"] == metrics["acc"]

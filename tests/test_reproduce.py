@@ -70,3 +70,25 @@ def test_a_killed_reproduce_resumes_every_run_to_the_uninterrupted_result(tmp_pa
     whole = json.loads((tmp_path / "whole" / "digits-seed3" / "metrics.json").read_text())
     resumed = json.loads((tmp_path / "killed" / "digits-seed3" / "metrics.json").read_text())
     assert [e["acc"] for e in resumed["history"]] == [e["acc"] for e in whole["history"]] and resumed["acc"] == whole["acc"]
+
+
+def test_commit_comes_from_the_librarys_own_checkout_never_from_a_repository_around_it(tmp_path, monkeypatch):
+    from mmdc_lib import runs
+
+    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()  # noqa: E731
+    git("init", "-q")
+    (tmp_path / "site-packages").mkdir()
+    (tmp_path / "file").write_text("x")
+    git("add", "file")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    head = git("rev-parse", "--short=12", "HEAD")
+    assert runs._checkout_commit(tmp_path.resolve()) == head
+    assert runs._checkout_commit((tmp_path / "site-packages").resolve()) is None  # a library installed inside that repository
+    (tmp_path / "file").write_text("changed")
+    assert runs._checkout_commit(tmp_path.resolve()) == head + "+changes"
+    # Not a checkout: the commit pip installed from (Colab's pip install git+...), else "unknown".
+    monkeypatch.setattr(runs, "_checkout_commit", lambda root: None)
+    monkeypatch.setattr(runs, "_installed_commit", lambda: "0123456789ab")
+    assert runs.provenance()["commit"] == "0123456789ab"
+    monkeypatch.setattr(runs, "_installed_commit", lambda: None)
+    assert runs.provenance()["commit"] == "unknown"

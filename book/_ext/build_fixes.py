@@ -8,8 +8,8 @@
    page, and the second `const THEBE_JS_URL` is a SyntaxError in the browser console; identical
    script entries are dropped from each page's context.
 3. The cell timeout, told to the chapters. MMDC_BOOK_CELL_SECONDS is set to ``execute.timeout`` for the
-   kernels this build starts; a chapter (``mmdc_lib.book``) does not start a training run projected to take
-   longer, and says so, instead of failing the build on a GPU machine.
+   kernels this build starts; chapter 6 (through ``mmdc_lib.book``) does not start a training run projected
+   to take longer, and says so, instead of failing the build on a GPU machine.
 """
 from __future__ import annotations
 

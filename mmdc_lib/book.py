@@ -102,9 +102,9 @@ class BookSetup:
             socket.setdefaulttimeout(previous)
 
     def describe(self) -> str:
-        where = f"data: {self.data_dir} | runs: {self.runs_dir}"
         build = f" | book build, {self.cell_seconds:.0f} s per cell" if self.cell_seconds is not None else ""
-        return f"branch: {self.branch} | trains on: {self.device_name} | Colab: {self.in_colab} | {where}{build}"
+        return (f"branch: {self.branch} | trains on: {self.device_name} | Colab: {self.in_colab}{build}\n"
+                f"data: {self.data_dir} | runs: {self.runs_dir}")
 
 
 def setup_book(use_drive: bool = False, drive_mount: str = DRIVE_MOUNT) -> BookSetup:

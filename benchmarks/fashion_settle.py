@@ -16,7 +16,6 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 from common import machine, save
 
 from mmdc_lib.cli import subset_indices

@@ -74,9 +74,9 @@ def gpu_branch_runs() -> dict[str, tuple[list[tuple[float, int]], str]]:
 
 
 def main() -> int:
-    timing_path = RESULTS / "book_timing.json"
-    measured = {row["notebook"]: row["seconds"] for row in json.loads(timing_path.read_text())["notebooks"]}
-    cpu_machine = json.loads(timing_path.read_text())["machine"]
+    timing = json.loads((RESULTS / "book_timing.json").read_text())
+    measured = {row["notebook"]: row["seconds"] for row in timing["notebooks"]}
+    cpu_machine = timing["machine"]
     gpu_runs = gpu_branch_runs()
     rows = []
     for notebook, cpu_seconds in measured.items():

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from . import published
-from .config import PRESETS, preset
+from .config import PRECISIONS, PRESETS, preset
 from .data import DATASETS
 from .metrics import NMI_AVERAGING
 from .processes import distributed, start_processes
@@ -42,7 +42,7 @@ def add_parser(commands) -> None:
     schedule.add_argument("--epochs", type=int, default=None, help="epochs per run: NOT the paper's protocol unless the preset's")
     reproduce.add_argument("--subset", type=int, default=None, help="a fixed random subset per data set: NOT the paper's protocol")
     reproduce.add_argument("--device", default="auto")
-    reproduce.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None)
+    reproduce.add_argument("--precision", choices=PRECISIONS, default=None)
     reproduce.add_argument("--compile", action="store_true")
     reproduce.add_argument("--no-progress", action="store_true")
 
@@ -133,8 +133,8 @@ def _spread(values: list[float]) -> str:
 def write_table(out: Path, runs: list[dict]) -> None:
     """OUT/results.md and OUT/results.csv."""
     out.mkdir(parents=True, exist_ok=True)
-    fields = ["dataset", "seed", "schedule", "status", "acc", "nmi", "ari", "epochs", "seconds_training", "device",
-              "device_name", "date", "commit", "reason"]
+    from_metrics = ("acc", "nmi", "ari", "epochs", "seconds_training", "device", "device_name", "date", "commit")
+    fields = ["dataset", "seed", "schedule", "status", *from_metrics, "reason"]
     with open(out / f"{RESULTS_NAME}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
@@ -142,7 +142,7 @@ def write_table(out: Path, runs: list[dict]) -> None:
             metrics = run.get("metrics", {})
             writer.writerow({"dataset": run["dataset"], "seed": run["seed"], "schedule": run.get("schedule", ""),
                              "status": run["status"], "reason": run.get("reason", ""),
-                             **{k: metrics.get(k, "") for k in ("acc", "nmi", "ari", "epochs", "seconds_training", "device", "device_name", "date", "commit")}})
+                             **{k: metrics.get(k, "") for k in from_metrics}})
     lines = [f"# MMDC, reproduced: {len(runs)} runs", "",
              f"ACC, NMI ({NMI_AVERAGING} averaging, as the paper) and ARI: mean ± population std (min-max) over the finished seeds.",
              f"Paper: {published.MMDC_PAPER}. Released: {published.RELEASED_CHECKPOINTS_SOURCE}.", "",

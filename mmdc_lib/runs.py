@@ -141,7 +141,8 @@ def _checkout_commit(root: Path) -> str | None:
 
     try:
         # Only the library's own checkout: a site-packages inside some other repository must not lend its commit.
-        if not git("rev-parse", "--show-toplevel") or Path(git("rev-parse", "--show-toplevel")).resolve() != root:
+        top = git("rev-parse", "--show-toplevel")
+        if not top or Path(top).resolve() != root:
             return None
         head = git("rev-parse", "--short=12", "HEAD")
         return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "") if head else None

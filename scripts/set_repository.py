@@ -47,14 +47,16 @@ def rewrite_notebooks() -> list[Path]:
     changed = []
     for path in sorted((ROOT / "book").glob("*.ipynb")):
         notebook = json.loads(path.read_text())
+        edited = False
         for cell in notebook["cells"]:
             source = "".join(cell["source"])
-            if cell["cell_type"] == "code" and INSTALL.search(source):
-                new = INSTALL.sub(lambda _: line, source)
-                if new != source:
-                    cell["source"] = new.splitlines(keepends=True)
-                    changed.append(path) if path not in changed else None
-        path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+            new = INSTALL.sub(lambda _: line, source) if cell["cell_type"] == "code" else source
+            if new != source:
+                cell["source"] = new.splitlines(keepends=True)
+                edited = True
+        if edited:  # notebooks already in agreement are left byte for byte as they are
+            path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+            changed.append(path)
     return changed
 
 

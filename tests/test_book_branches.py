@@ -46,7 +46,7 @@ def execute(notebook: str, monkeypatch, env: dict[str, str]) -> str:
 
 
 def write_cifar10(folder: Path, per_batch: int = 12) -> Path:
-    """CIFAR-10's python layout (cifar-10-batches-py) with a few random images; returns an IPython startup file.
+    """CIFAR-10's python layout (cifar-10-batches-py) with a few random images; returns an IPython startup script.
 
     torchvision checks each file's MD5 against the real data set's; the startup file, run in the chapter's
     kernel, points that check at the miniature files' own sums (as tests/test_data.py does with monkeypatch).

@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from .config import SEED_LIMIT, AugmentConfig, MMDCConfig, check_int, check_seed
+from .config import AugmentConfig, MMDCConfig, check_int, check_seed
 from .targets import nearest_mean
 from .train import Trainer, embed_images, resolve_device
 
@@ -67,6 +67,15 @@ def images_to_uint8_nchw(X, input_range: Optional[tuple[float, float]] = None) -
     return torch.from_numpy(np.ascontiguousarray(scaled.transpose(0, 3, 1, 2))), value_range
 
 
+def restart_seeds(seed: int, n_init: int) -> list[int]:
+    """The seed of each of ``n_init`` restarts: ``seed`` itself first, then seeds drawn from it.
+
+    Drawn (numpy's SeedSequence of (seed, restart)), not seed + 1, seed + 2, ...: two fits with
+    neighbouring seeds then share no restart, so their results stay independent.
+    """
+    return [seed] + [int(np.random.SeedSequence((seed, restart)).generate_state(1)[0]) for restart in range(1, n_init)]
+
+
 def _image_shape(images: torch.Tensor) -> tuple[int, int, int]:
     """(H, W, C) of a uint8 batch (N, C, H, W)."""
     return (images.shape[2], images.shape[3], images.shape[1])
@@ -80,8 +89,8 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
     ``epochs`` so that training takes about 2,000 optimisation steps
     (at least 5 epochs), with the learning rate cut ten-fold at 80%,
     ``augmentation="auto"`` affine for grayscale, affine + colour for RGB.
-    ``n_init`` trains that many models and keeps the one whose clean
-    embeddings lie closest to their targets (no labels are used).
+    ``n_init`` trains that many models (seeds from :func:`restart_seeds`) and keeps
+    the one whose clean embeddings lie closest to their targets (no labels are used).
 
     Attributes after ``fit``: ``labels_`` (N,), ``cluster_centers_`` (k, d),
     ``embedding_`` (N, d), ``fit_score_``, ``history_``, ``config_``, ``n_iter_``, ``device_``.
@@ -159,8 +168,8 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         n_init = check_int("n_init", self.n_init, minimum=1)
         seed = check_seed(self.seed)
         best = None
-        for restart in range(n_init):
-            config = self._resolve_config(images, seed=(seed + restart) % SEED_LIMIT)
+        for restart_seed in restart_seeds(seed, n_init):
+            config = self._resolve_config(images, seed=restart_seed)
             trainer = Trainer(config, images, device=self.device, progress=self.verbose)
             result = trainer.fit()
             if best is None or result.fit_score < best[1].fit_score:
@@ -243,4 +252,4 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         return state
 
 
-__all__ = ["MMDC", "NotFittedError", "images_to_uint8_nchw"]
+__all__ = ["MMDC", "NotFittedError", "images_to_uint8_nchw", "restart_seeds"]

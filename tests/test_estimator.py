@@ -4,7 +4,7 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 
 from mmdc_lib import MMDC
-from mmdc_lib.estimator import NotFittedError
+from mmdc_lib.estimator import NotFittedError, restart_seeds
 
 FAST = dict(epochs=2, batch_size=32, device="cpu")
 
@@ -75,8 +75,16 @@ def test_other_rotation_schedules_and_refinement_run(digits_images, rotation):
 def test_n_init_keeps_the_restart_with_the_lowest_fit_score(digits_images):
     images = digits_images[0]
     best = MMDC(n_clusters=10, n_init=2, **FAST).fit(images)
-    singles = [MMDC(n_clusters=10, seed=s, **FAST).fit(images).fit_score_ for s in (0, 1)]
+    singles = [MMDC(n_clusters=10, seed=s, **FAST).fit(images).fit_score_ for s in restart_seeds(0, 2)]
     assert best.fit_score_ == pytest.approx(min(singles))
+
+
+def test_restart_seeds_start_with_the_seed_and_are_not_shared_by_neighbouring_seeds():
+    assert restart_seeds(7, 1) == [7]
+    first, second = restart_seeds(0, 3), restart_seeds(1, 3)
+    assert first[0] == 0 and second[0] == 1
+    assert not set(first) & set(second)
+    assert all(0 <= s < 2**32 for s in first + second)
 
 
 def test_estimator_clones_and_repr_like_scikit_learn():

@@ -20,6 +20,9 @@ from .train import Trainer, embed_images, resolve_device
 # Optimisation steps of a default fit (benchmarks/estimator_defaults.py measures it; the digits preset
 # needs fewer, 40 epochs x 28 batches of 64): on small data sets count steps, not epochs.
 TARGET_STEPS = 2000
+# n_init="auto": restarts for data sets of at most this many images (benchmarks/small_sets.py: on small sets a
+# fit's result varies with its seed, and the lowest fit score mostly picks a good restart), one above it.
+AUTO_RESTARTS, AUTO_RESTARTS_MAX_IMAGES = 3, 5000
 
 AUGMENTATIONS = {
     "affine": AugmentConfig(crop_scale=(0.8, 1.2), translate=0.2, rotation_degrees=25.0),
@@ -90,10 +93,11 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
     (at least 5 epochs), with the learning rate cut ten-fold at 80%,
     ``augmentation="auto"`` affine for grayscale, affine + colour for RGB.
     ``n_init`` trains that many models (seeds from :func:`restart_seeds`) and keeps
-    the one whose clean embeddings lie closest to their targets (no labels are used).
+    the one whose clean embeddings lie closest to their targets (no labels are used);
+    ``"auto"``: 3 for at most 5,000 images (a fit there takes about a minute or less on a CPU), else 1.
 
     Attributes after ``fit``: ``labels_`` (N,), ``cluster_centers_`` (k, d),
-    ``embedding_`` (N, d), ``fit_score_``, ``history_``, ``config_``, ``n_iter_``, ``device_``.
+    ``embedding_`` (N, d), ``fit_score_``, ``history_``, ``config_``, ``n_iter_``, ``n_init_``, ``device_``.
     """
 
     def __init__(
@@ -113,7 +117,7 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         rotation_weight: float = 0.5,
         refine_epoch: Optional[int] = None,
         augmentation: Union[str, AugmentConfig] = "auto",
-        n_init: int = 1,
+        n_init: Union[int, str] = "auto",
         device: str = "auto",
         seed: int = 0,
         verbose: bool = False,
@@ -165,7 +169,7 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         images, self.input_range_ = images_to_uint8_nchw(X)
         if images.shape[0] < self.n_clusters:
             raise ValueError(f"n_samples={images.shape[0]} should be >= n_clusters={self.n_clusters}.")
-        n_init = check_int("n_init", self.n_init, minimum=1)
+        n_init = self._n_restarts(images.shape[0])
         seed = check_seed(self.seed)
         best = None
         for restart_seed in restart_seeds(seed, n_init):
@@ -184,7 +188,15 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.fit_score_ = result.fit_score
         self.history_ = result.history
         self.n_iter_ = self.config_.epochs
+        self.n_init_ = n_init  # restarts trained (n_init="auto" resolved)
         return self
+
+    def _n_restarts(self, n_samples: int) -> int:
+        if isinstance(self.n_init, str):
+            if self.n_init != "auto":
+                raise ValueError(f"n_init={self.n_init!r} should be 'auto' or an int >= 1.")
+            return AUTO_RESTARTS if n_samples <= AUTO_RESTARTS_MAX_IMAGES else 1
+        return check_int("n_init", self.n_init, minimum=1)
 
     def _images_like_fit(self, X) -> torch.Tensor:
         check_is_fitted(self, "cluster_centers_")

@@ -6,7 +6,7 @@ from sklearn.datasets import load_digits
 from mmdc_lib import MMDC
 from mmdc_lib.estimator import NotFittedError, restart_seeds
 
-FAST = dict(epochs=2, batch_size=32, device="cpu")
+FAST = dict(epochs=2, batch_size=32, device="cpu", n_init=1)
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +74,19 @@ def test_other_rotation_schedules_and_refinement_run(digits_images, rotation):
 
 def test_n_init_keeps_the_restart_with_the_lowest_fit_score(digits_images):
     images = digits_images[0]
-    best = MMDC(n_clusters=10, n_init=2, **FAST).fit(images)
+    best = MMDC(n_clusters=10, **{**FAST, "n_init": 2}).fit(images)
     singles = [MMDC(n_clusters=10, seed=s, **FAST).fit(images).fit_score_ for s in restart_seeds(0, 2)]
     assert best.fit_score_ == pytest.approx(min(singles))
+
+
+def test_n_init_auto_trains_three_models_on_a_small_set_and_one_on_a_large_one(digits_images, monkeypatch):
+    images = digits_images[0][:60]
+    settings = {key: value for key, value in FAST.items() if key != "n_init"}  # n_init="auto", the default
+    small = MMDC(n_clusters=3, **settings).fit(images)
+    assert small.n_init_ == 3
+    assert small.fit_score_ == pytest.approx(min(MMDC(n_clusters=3, seed=s, **FAST).fit(images).fit_score_ for s in restart_seeds(0, 3)))
+    monkeypatch.setattr("mmdc_lib.estimator.AUTO_RESTARTS_MAX_IMAGES", 59)
+    assert MMDC(n_clusters=3, **settings).fit(images).n_init_ == 1
 
 
 def test_restart_seeds_start_with_the_seed_and_are_not_shared_by_neighbouring_seeds():
@@ -177,6 +187,8 @@ def test_numpy_integers_and_floats_are_accepted_where_python_numbers_are(digits_
         ({"seed": 0.5}, TypeError, "seed should be an int"),
         ({"seed": -1}, ValueError, r"seed=-1 should be in \[0, 2\*\*32\)"),
         ({"n_init": 0}, ValueError, "n_init=0 should be >= 1"),
+        ({"n_init": "three"}, ValueError, "n_init='three' should be 'auto' or an int >= 1"),
+        ({"n_init": 2.0}, TypeError, "n_init should be an int"),
         ({"batch_size": 2.0}, TypeError, "batch_size should be an int"),
         ({"weight_decay": -1.0}, ValueError, "weight_decay=-1.0 should be"),
         ({"refine_epoch": 1}, ValueError, "refine_epoch=1 should be < epochs=1"),
@@ -190,7 +202,7 @@ def test_bad_settings_are_named_before_training(kwargs, error, message):
 
 
 def test_the_largest_seed_works_with_refinement_and_restarts(digits_images):
-    model = MMDC(n_clusters=10, seed=2**32 - 1, n_init=2, refine_epoch=1, **FAST).fit(digits_images[0])
+    model = MMDC(n_clusters=10, seed=2**32 - 1, refine_epoch=1, **{**FAST, "n_init": 2}).fit(digits_images[0])
     assert model.labels_.shape == (120,)
 
 

@@ -17,6 +17,7 @@ MSE_REDUCTIONS = ("sum", "mean")
 PRECISIONS = ("auto", "fp32", "bf16")
 SEED_LIMIT = 2**32  # seeds are ints in [0, 2**32), the range numpy and scikit-learn accept
 MEAN_KINDS = ("auto", "onehot", "random", "orthogonal")
+ASSIGNMENTS = ("hungarian", "nearest")
 NETWORKS = ("small", "vgg", "resnet18")
 
 
@@ -116,6 +117,9 @@ class MMDCConfig:
     mse_reduction: str = "sum"
     # "auto": bf16 autocast for the backbone on CUDA (heads and loss in float32), float32 on the CPU.
     precision: str = "auto"
+    # "hungarian": each batch's targets are permuted among its images (MMDC); "nearest": each image takes its
+    # nearest mean, with no balance: the targets collapse onto a few means (a switch for teaching, chapter 3).
+    assignment: str = "hungarian"
 
     @property
     def dim(self) -> int:
@@ -175,6 +179,8 @@ class MMDCConfig:
             raise ValueError(f"mse_reduction={self.mse_reduction!r} should be one of {MSE_REDUCTIONS}.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision={self.precision!r} should be one of {PRECISIONS}.")
+        if self.assignment not in ASSIGNMENTS:
+            raise ValueError(f"assignment={self.assignment!r} should be one of {ASSIGNMENTS}.")
         if not isinstance(self.augment, AugmentConfig):
             raise TypeError(f"augment should be an AugmentConfig, got {type(self.augment).__name__}.")
         self.augment.validate()

@@ -302,11 +302,18 @@ class Trainer:
         self.targets = self.means[torch.as_tensor(labels, device=self.device)].clone()
 
     def _assignment(self, images: torch.Tensor, indices: torch.Tensor) -> Callable[[], torch.Tensor]:
-        """Start the Hungarian step of a batch; the returned function finishes it (and updates the targets)."""
+        """Start the Hungarian step of a batch; the returned function finishes it (and updates the targets).
+
+        ``assignment="nearest"`` (a teaching switch) gives each image its nearest mean instead, at once.
+        """
         augment, model = self.config.augment, self.model
         model.eval()
         with torch.no_grad(), self.autocast:
             clean = model(clean_view(images, self.config.input_size, augment.eval_crop, augment.authors_pipeline))
+        if self.config.assignment == "nearest":  # no balance: every image takes its nearest mean (collapses)
+            nearest = self.means[nearest_mean(clean.float(), self.means)]
+            self.targets[indices] = nearest
+            return lambda: nearest
         batch_targets = self.targets[indices]
         pending = PendingAssignment(clean, batch_targets)
 

@@ -27,8 +27,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess, pattern: str) -> 
 
 
 def comparable(metrics: dict) -> dict:
-    """Everything but wall-clock times."""
-    drop = {"seconds_this_process", "seconds_training"}
+    """Everything but wall-clock times and the date (two runs can straddle a minute)."""
+    drop = {"seconds_this_process", "seconds_training", "date"}
     kept = {k: v for k, v in metrics.items() if k not in drop}
     kept["history"] = [{k: v for k, v in entry.items() if k != "seconds"} for entry in metrics["history"]]
     return kept

@@ -41,7 +41,7 @@ from mmdc_lib.config import AugmentConfig
     "changes,error,message",
     [
         ({"weight_decay": -1e-4}, ValueError, "weight_decay=-0.0001 should be a finite number >= 0"),
-        ({"refine_epoch": 40}, ValueError, r"refine_epoch=40 should be < epochs=40 \(refinement would never run\)"),
+        ({"epochs": 40, "refine_epoch": 40}, ValueError, r"refine_epoch=40 should be < epochs=40 \(refinement would never run\)"),
         ({"network": "vgg", "input_size": 8}, ValueError, "network='vgg' halves the image four times and needs input_size >= 16, got 8"),
         ({"lr": float("nan")}, ValueError, "lr=nan should be a finite number > 0"),
         ({"seed": -1}, ValueError, r"seed=-1 should be in \[0, 2\*\*32\)"),
@@ -49,6 +49,7 @@ from mmdc_lib.config import AugmentConfig
         ({"seed": None}, TypeError, "seed should be an int"),
         ({"seed": "0"}, TypeError, "seed should be an int"),
         ({"seed": 1.0}, TypeError, "seed should be an int"),
+        ({"assignment": "greedy"}, ValueError, r"assignment='greedy' should be one of \('hungarian', 'nearest'\)"),
         ({"augment": AugmentConfig(crop_scale=(-0.5, 1.0))}, ValueError, r"crop_scale\[0\]=-0.5 should be a finite number > 0"),
         ({"augment": AugmentConfig(crop_scale=(1.0, 0.5))}, ValueError, r"crop_scale=\(1.0, 0.5\) should be ordered"),
         ({"augment": AugmentConfig(grayscale_p=1.5)}, ValueError, "grayscale_p=1.5 should be a finite number >= 0 and <= 1"),

@@ -5,6 +5,7 @@ import torch
 from mmdc_lib.config import preset
 from mmdc_lib.data import load_digits_images
 from mmdc_lib.estimator import images_to_uint8_nchw
+from mmdc_lib.targets import nearest_mean
 from mmdc_lib.train import Trainer, mmdc_loss
 
 
@@ -201,3 +202,20 @@ def test_refinement_keeps_each_clusters_identity_when_k_means_renames_it(monkeyp
     before = trainer.targets.clone()
     trainer._refine_targets()
     assert torch.equal(trainer.targets, before)
+
+
+def test_hungarian_assignment_keeps_each_components_targets_and_nearest_assignment_gives_the_nearest_mean():
+    digits = load_digits_images()
+    images, _ = images_to_uint8_nchw(digits.images[:300])
+    counts = {}
+    for assignment in ("hungarian", "nearest"):
+        config = preset("digits")
+        config.epochs, config.rotation, config.assignment = 2, "none", assignment
+        trainer = Trainer(config, images, device="cpu", progress=False)
+        before = torch.bincount(nearest_mean(trainer.targets, trainer.means), minlength=10)
+        trainer.fit()
+        counts[assignment] = (before, torch.bincount(nearest_mean(trainer.targets, trainer.means), minlength=10))
+    before, after = counts["hungarian"]
+    assert torch.equal(before, after)  # a batch's targets are only permuted
+    before, after = counts["nearest"]
+    assert not torch.equal(before, after) and (after == 0).sum() > (before == 0).sum()  # unbalanced: clusters empty out

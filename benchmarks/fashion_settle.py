@@ -1,9 +1,14 @@
-"""Why do the fashion-mnist preset's clusters keep moving? A study on a fixed 10,000-image subset (issue 13).
+"""Why did the fashion-mnist preset's clusters keep moving? A study on a fixed 10,000-image subset (issue 13).
 
-Signal, label-free: the share of images that changed cluster in each epoch (``changed``; the trainer records
-it) and the fit score. ACC is printed beside it but chooses nothing. Variants of the preset, one setting each:
+Signals: the share of images that changed cluster in each epoch (``changed``; the trainer records it) and the
+fit score, both label-free, and ACC. The preset now in config.py was chosen from the "augmentation" study
+(``--tag augmentation``) by its mean ACC over seeds 0 and 1: "estimator defaults" (0.672) over "no
+augmentation" (0.637), although "no augmentation" had the lower fit score on both seeds and settled as well;
+so the preset is tuned on Fashion-MNIST's labels. Every variant changes one setting of the preset as it was
+before that choice (``BASELINE``: batch 128, weak augmentation with flips, lr 0.05, x0.1 at epoch 12 of 15,
+no refinement), so a rerun measures the same variants:
 
-- preset: batch 128, lr 0.05, x0.1 at epoch 12 of 15, no refinement;
+- preset: that baseline;
 - batch 512: the per-batch Hungarian balance is closer to the data set's (4x fewer steps per epoch);
 - refine from 10: k-means refinement for the last 5 epochs (the authors' way to settle the targets);
 - no augmentation: does the augmented view make the assignment jump?
@@ -28,6 +33,8 @@ from mmdc_lib.data import load_dataset
 from mmdc_lib.estimator import images_to_uint8_nchw
 from mmdc_lib.train import Trainer
 
+# The fashion-mnist preset before issue 13 changed it: the variants below change one setting of this.
+BASELINE = {"batch_size": 128, "augment": AugmentConfig(crop_scale=(0.8, 1.0), translate=0.15, rotation_degrees=10.0, hflip=True)}
 VARIANTS = {
     "preset": {},
     "batch 512": {"batch_size": 512},
@@ -56,7 +63,7 @@ def main() -> int:
         changes = VARIANTS[name]
         config = preset("fashion-mnist")
         config.seed = args.seed
-        for key, value in changes.items():
+        for key, value in {**BASELINE, **changes}.items():
             setattr(config, key, value)
         start = time.perf_counter()
         result = Trainer(config, images, labels=labels, device="cpu", progress=False).fit()
@@ -67,7 +74,7 @@ def main() -> int:
         print(f"{name:<16} last 3 epochs changed {row['changed'][-3:]} | fit {row['fit']:.3f} | final ACC {row['acc'][-1]:.3f} "
               f"| ACC per epoch {row['acc']} | {row['seconds']:.0f} s", flush=True)
     lines = [f"# fashion-mnist preset: do the clusters settle? ({args.subset} images, seed {args.seed})", "",
-             "Signal (label-free): share of images that changed cluster per epoch; ACC shown, never used to choose.", "",
+             "Signals: share of images that changed cluster per epoch and fit score (label-free); ACC (the preset was chosen by it).", "",
              "| variant | changed, last 3 epochs | fit score | ACC final | ACC min-max over epochs | s |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['variant']} | {', '.join(f'{c:.2f}' for c in r['changed'][-3:])} | {r['fit']:.3f} | {r['acc'][-1]:.3f} "

@@ -16,6 +16,7 @@ from common import machine, run_training, save, summary
 from sklearn.cluster import KMeans
 
 from mmdc_lib.cli import subset_indices
+from mmdc_lib.config import preset
 from mmdc_lib.data import load_dataset
 from mmdc_lib.metrics import evaluate_clustering
 
@@ -45,7 +46,7 @@ def main() -> int:
                 runs.append({"seed": seed, "acc": metrics["acc"], "nmi": metrics["nmi"], "ari": metrics["ari"],
                              "changed_last": metrics["history"][-1]["changed"], "wall_seconds": metrics["wall_seconds"]})
                 print(f"{epochs} epochs, seed {seed}: ACC {metrics['acc']:.3f}, {metrics['wall_seconds']:.0f} s", flush=True)
-            steps = epochs * -(-args.subset // 64)
+            steps = epochs * -(-args.subset // preset("fashion-mnist").batch_size)
             rows.append({"epochs": epochs, "steps": steps, "runs": runs, "summary": summary(runs)})
     lines = [f"# Chapter 6's CPU run: `fashion-mnist` preset on {args.subset} images, by epochs", "",
              f"k-means on the same pixels (n_init=3, seed 0, as the chapter): ACC {kmeans.acc:.3f}, NMI {kmeans.nmi:.3f}, ARI {kmeans.ari:.3f}", "",

@@ -18,10 +18,11 @@ from .targets import nearest_mean
 from .train import Trainer, embed_images, resolve_device
 
 # Optimisation steps of a default fit (benchmarks/estimator_defaults.py measures it; the digits preset
-# needs fewer, 40 epochs x 28 batches of 64): on small data sets count steps, not epochs.
+# takes 80 epochs x 28 batches of 64 = 2,240): on small data sets count steps, not epochs.
 TARGET_STEPS = 2000
-# n_init="auto": restarts for data sets of at most this many images (benchmarks/small_sets.py: on small sets a
-# fit's result varies with its seed, and the lowest fit score mostly picks a good restart), one above it.
+# n_init="auto": restarts for data sets of at most this many images, one above it. Chosen with labels, on our
+# own small sets (benchmarks/results/small_sets_seeds0-5.md: a fit's ACC varies with its seed, and among six
+# seeds the lowest fit scores were good ones on two of three sets); small_sets.py measures the default.
 AUTO_RESTARTS, AUTO_RESTARTS_MAX_IMAGES = 3, 5000
 
 AUGMENTATIONS = {

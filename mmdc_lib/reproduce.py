@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from . import published
-from .config import PRECISIONS, PRESETS, preset
+from .config import PRECISIONS, PRESETS, preset, with_defaults
 from .data import DATASETS
 from .metrics import NMI_AVERAGING
 from .processes import distributed, start_processes
@@ -71,7 +71,7 @@ def _schedule_label(dataset: str, epochs: int, subset) -> str:
 def _finished(run_dir: Path, config_json: str, subset, data_dir) -> dict | None:
     """The metrics of a finished run with these settings, subset and data folder, or None."""
     metrics, config = run_dir / "metrics.json", run_dir / "config.json"
-    if not (metrics.exists() and config.exists()) or config.read_text() != config_json:
+    if not (metrics.exists() and config.exists()) or with_defaults(json.loads(config.read_text())) != json.loads(config_json):
         return None
     values = json.loads(metrics.read_text())
     same = (values.get("epochs") == json.loads(config_json)["epochs"] and values.get("subset") == subset

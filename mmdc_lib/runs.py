@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from .config import with_defaults
+
 CHECKPOINT_NAME = "checkpoint.pt"
 CONFIG_NAME = "config.json"
 # Everything a run writes into its folder (the trainer: checkpoint and config; the command line: the rest).
@@ -107,7 +109,8 @@ def check_checkpoint(state: dict, config: dict, fingerprint: dict, epochs: int) 
     """CheckpointError naming what differs: settings (``epochs`` may grow), data, or too many finished epochs."""
     if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
         raise CheckpointError("it holds no integer 'epoch'")
-    differences = config_differences({**state["config"], "epochs": None}, {**config, "epochs": None})
+    # with_defaults: a setting added since the checkpoint was written counts as its default
+    differences = config_differences({**with_defaults(state["config"]), "epochs": None}, {**config, "epochs": None})
     if differences:
         raise CheckpointError("it was written with a different configuration (" + "; ".join(differences) + ")")
     if state["epoch"] > epochs:

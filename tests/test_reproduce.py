@@ -92,3 +92,17 @@ def test_commit_comes_from_the_librarys_own_checkout_never_from_a_repository_aro
     assert runs.provenance()["commit"] == "0123456789ab"
     monkeypatch.setattr(runs, "_installed_commit", lambda: None)
     assert runs.provenance()["commit"] == "unknown"
+
+
+def test_a_finished_run_saved_before_a_setting_existed_counts_as_finished(tmp_path):
+    from mmdc_lib.config import preset
+    from mmdc_lib.reproduce import _finished
+
+    config = preset("digits").validate()
+    saved = config.to_dict()
+    del saved["assignment"]  # a config.json written before assignment= existed
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    (tmp_path / "metrics.json").write_text(json.dumps({"epochs": config.epochs, "subset": None, "data_dir": "data", "acc": 0.9}))
+    assert _finished(tmp_path, config.to_json(), None, "data")["acc"] == 0.9
+    config.assignment = "nearest"
+    assert _finished(tmp_path, config.to_json(), None, "data") is None

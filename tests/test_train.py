@@ -219,3 +219,19 @@ def test_hungarian_assignment_keeps_each_components_targets_and_nearest_assignme
     assert torch.equal(before, after)  # a batch's targets are only permuted
     before, after = counts["nearest"]
     assert not torch.equal(before, after) and (after == 0).sum() > (before == 0).sum()  # unbalanced: clusters empty out
+
+
+def test_a_checkpoint_written_before_a_setting_existed_still_resumes(tmp_path):
+    config, images, _ = small_run()
+    config.epochs = 2
+    Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit()
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    del state["config"]["assignment"]  # as written before assignment= existed
+    torch.save(state, tmp_path / "checkpoint.pt")
+    config.epochs = 3
+    resumed = Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit(resume=True)
+    assert len(resumed.history) == 3
+    state["config"]["assignment"] = "nearest"  # a setting that differs is still refused
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="assignment: 'nearest' in the checkpoint, 'hungarian' now"):
+        Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit(resume=True)

@@ -146,7 +146,7 @@ def test_a_cell_timeout_that_is_not_a_number_is_named(monkeypatch):
 def test_the_budget_schedule_is_projected_with_its_own_epochs():
     digits = load_digits_images()
     budget = project_command(["reproduce", "--datasets", "digits", "--budget"], digits.images, device="cpu", n_batches=1)
-    assert budget.epochs == 5  # an eighth of the digits preset's 40, as reproduce --budget trains
+    assert budget.epochs == 10  # an eighth of the digits preset's 80, as reproduce --budget trains
     from mmdc_lib.cli import build_parser
     from mmdc_lib.reproduce import _train_arguments
 

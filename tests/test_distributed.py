@@ -94,5 +94,5 @@ def test_reproduce_under_torchrun_writes_the_table(tmp_path):
                              "--device", "cpu", "--no-progress", "--out", str(tmp_path)), str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     table = (tmp_path / "results.md").read_text()
-    assert "| digits seed 0 | short: 2 of 40 epochs, 200 images (NOT the paper's protocol) | trained |" in table
+    assert "| digits seed 0 | short: 2 of 80 epochs, 200 images (NOT the paper's protocol) | trained |" in table
     assert "| CPU x 2 |" in table and metrics(tmp_path / "digits-seed0")["processes"] == 2

@@ -81,7 +81,7 @@ def test_n_init_keeps_the_restart_with_the_lowest_fit_score(digits_images):
 
 def test_n_init_auto_trains_three_models_on_a_small_set_and_one_on_a_large_one(digits_images, monkeypatch):
     images = digits_images[0][:60]
-    settings = {key: value for key, value in FAST.items() if key != "n_init"}  # n_init="auto", the default
+    settings = {**FAST, "n_init": "auto"}
     small = MMDC(n_clusters=3, **settings).fit(images)
     assert small.n_init_ == 3
     assert small.fit_score_ == pytest.approx(min(MMDC(n_clusters=3, seed=s, **FAST).fit(images).fit_score_ for s in restart_seeds(0, 3)))

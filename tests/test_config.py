@@ -81,3 +81,13 @@ def test_crop_scale_may_be_a_numpy_pair_and_sigma_must_be_a_number():
     assert AugmentConfig(crop_scale=np.array([0.5, 1.0])).validate().crop_scale == (0.5, 1.0)
     with pytest.raises(TypeError, match="sigma should be a number, got str"):
         dataclasses.replace(preset("digits"), sigma="0.1").validate()
+
+
+def test_the_peers_table_covers_every_benchmark_and_agrees_with_the_paper_for_mmdc():
+    from mmdc_lib.published import MMDC_TABLE_1, PEERS
+
+    for peer in PEERS:
+        assert set(peer.scores) == set(MMDC_TABLE_1), peer.method
+        for acc, nmi in peer.scores.values():
+            assert 0 < acc < 1 and (nmi is None or 0 < nmi < 1), peer.method
+    assert next(peer for peer in PEERS if peer.method == "MMDC").scores == MMDC_TABLE_1

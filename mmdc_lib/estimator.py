@@ -250,6 +250,7 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         return nearest_mean(embeddings, torch.from_numpy(self.cluster_centers_)).numpy()
 
     def fit_predict(self, X, y=None) -> np.ndarray:
+        """``fit(X)``, then the cluster of each training image: ``labels_``, (N,) int64."""
         return self.fit(X).labels_
 
     def __sklearn_is_fitted__(self) -> bool:

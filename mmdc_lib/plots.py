@@ -1,4 +1,4 @@
-"""Figures: confusion matrix, an image grid per cluster, training curves."""
+"""Figures: confusion matrix, an image grid per cluster, training curves, the method overview."""
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -62,3 +62,47 @@ def plot_history(history: list[dict], keys: Sequence[str] = ("mse", "rotation_lo
         ax.set_xlabel("epoch")
     fig.tight_layout()
     return fig
+
+
+# (x, y) centres of the overview's boxes, in axes units (0..1), and their text.
+_OVERVIEW_BOXES = {
+    "images": ((0.07, 0.5), "a batch of\nB images"),
+    "clean": ((0.25, 0.82), "clean view\n(centre crop)"),
+    "augmented": ((0.25, 0.5), "augmented view\n(crop, shift, tilt)"),
+    "rotated": ((0.25, 0.16), "the same view turned\nq quarter turns"),
+    "net_eval": ((0.47, 0.82), "network\n(eval mode, no grad)"),
+    "net_train": ((0.47, 0.33), "network (train mode)\none backbone pass"),
+    "hungarian": ((0.70, 0.82), "Hungarian step:\npermute the batch's\ntargets, least total\ndistance"),
+    "targets": ((0.91, 0.82), "N targets, drawn\nonce from a mixture\nof k Gaussians"),
+    "mse": ((0.70, 0.5), "MSE to the\npermuted targets"),
+    "rotation": ((0.70, 0.16), "rotation head:\ncross-entropy on q"),
+    "step": ((0.91, 0.33), "one SGD step on\nMSE + w x rotation"),
+}
+_OVERVIEW_ARROWS = [
+    ("images", "clean"), ("images", "augmented"), ("augmented", "rotated"), ("clean", "net_eval"),
+    ("augmented", "net_train"), ("rotated", "net_train"), ("net_eval", "hungarian"), ("targets", "hungarian"),
+    ("hungarian", "mse"), ("net_train", "mse"), ("net_train", "rotation"), ("mse", "step"), ("rotation", "step"),
+]
+
+
+def plot_method_overview(ax=None):
+    """MMDC's training step as a diagram: the clean view chooses the targets, the augmented view trains towards
+    them, a rotated copy trains the rotation head; an image's cluster is its embedding's nearest mixture mean."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 4.2))
+    ax.set(xlim=(0, 1), ylim=(0, 1))
+    ax.axis("off")
+    colours = {"clean": "#dbe9f6", "net_eval": "#dbe9f6", "hungarian": "#dbe9f6", "targets": "#fde7c8",
+               "rotated": "#e3f1dc", "rotation": "#e3f1dc"}
+    boxes = {
+        name: ax.text(x, y, text, ha="center", va="center", fontsize=8.5,
+                      bbox=dict(boxstyle="round,pad=0.45", facecolor=colours.get(name, "#f2f2f2"), edgecolor="#555555"))
+        for name, ((x, y), text) in _OVERVIEW_BOXES.items()
+    }
+    for start, end in _OVERVIEW_ARROWS:  # each arrow clipped to the edges of its two boxes
+        ax.annotate("", xy=_OVERVIEW_BOXES[end][0], xytext=_OVERVIEW_BOXES[start][0],
+                    arrowprops=dict(arrowstyle="-|>", color="#555555", lw=1.1, shrinkA=2, shrinkB=2,
+                                    patchA=boxes[start].get_bbox_patch(), patchB=boxes[end].get_bbox_patch()))
+    ax.text(0.5, 0.0, "After training: each image's cluster is the mixture mean nearest to its clean embedding.",
+            ha="center", va="bottom", fontsize=9, style="italic")
+    return ax.figure

@@ -23,7 +23,7 @@ import torch
 from common import RESULTS, machine, save
 from torch.utils.flop_counter import FlopCounterMode
 
-from mmdc_lib.config import MMDCConfig, preset
+from mmdc_lib.config import AugmentConfig, MMDCConfig, preset
 from mmdc_lib.models import MMDCNet
 
 T4_FP32_FLOPS = 8.1e12  # NVIDIA's T4 datasheet, fp32 peak (the T4 has no bf16: the library trains in fp32 there)
@@ -59,7 +59,8 @@ def gpu_branch_runs() -> dict[str, tuple[list[tuple[float, int]], str]]:
     # Ch. 4: its own loop, the rotation task alone: 30 epochs, batches of 64, all four turns of each image trained.
     rotation_loop = (forward_flops(digits, 1) * 4 * 3 * 1797 * 30, 30 * math.ceil(1797 / 64))
     ablation = [training_run(replace(digits, **changes), 1797, 1)
-                for changes in ({}, {"rotation": "none"}, {"rotation": "alternating"}, {"sigma": 0.2}, {"refine_epoch": 60})] * 5
+                for changes in ({}, {"rotation": "none"}, {"rotation": "alternating"}, {"sigma": 0.2}, {"refine_epoch": 60},
+                                {"augment": AugmentConfig()})] * 5
     from mmdc_lib.estimator import MMDC
 
     # Chapter 7's fit: 600 colour photos at the estimator's largest input (20), one restart (n_init=1).
@@ -67,7 +68,7 @@ def gpu_branch_runs() -> dict[str, tuple[list[tuple[float, int]], str]]:
     cifar_budget = replace(preset("cifar10"), epochs=50)
     return {
         "04_rotation.ipynb": ([rotation_loop], "30 epochs of the rotation task on 1,797 digits"),
-        "05_joint_objective.ipynb": (ablation, "5 variants x 5 seeds of the digits preset"),
+        "05_joint_objective.ipynb": (ablation, "6 variants x 5 seeds of the digits preset"),
         "06_benchmarks.ipynb": ([training_run(preset("fashion-mnist"), 70_000, 1), training_run(cifar_budget, 60_000, 3)],
                                 "fashion-mnist preset on 70,000 images; CIFAR-10 with --budget (50 epochs of ResNet-18)"),
         "07_your_images.ipynb": ([training_run(estimator, 600, 3)], "MMDC() defaults on 600 images (about 2,000 steps)"),

@@ -17,7 +17,7 @@ MSE_REDUCTIONS = ("sum", "mean")
 PRECISIONS = ("auto", "fp32", "bf16")
 SEED_LIMIT = 2**32  # seeds are ints in [0, 2**32), the range numpy and scikit-learn accept
 MEAN_KINDS = ("auto", "onehot", "random", "orthogonal")
-ASSIGNMENTS = ("hungarian", "nearest")
+ASSIGNMENTS = ("hungarian", "nearest", "fixed")
 NETWORKS = ("small", "vgg", "resnet18")
 
 
@@ -120,6 +120,7 @@ class MMDCConfig:
     # "hungarian": each batch's targets are permuted among its images (MMDC); "nearest": each image takes its
     # nearest mean, with no balance: the targets collapse onto a few means (a switch for teaching, chapter 3).
     # "nearest" sets targets exactly on the means (sigma's noise is dropped); refinement (refine_epoch) re-balances.
+    # "fixed": no assignment at all, each image keeps the target it drew (a fixed random pairing, chapter 3's exercise).
     assignment: str = "hungarian"
 
     @property

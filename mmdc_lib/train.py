@@ -304,8 +304,12 @@ class Trainer:
     def _assignment(self, images: torch.Tensor, indices: torch.Tensor) -> Callable[[], torch.Tensor]:
         """Start the Hungarian step of a batch; the returned function finishes it (and updates the targets).
 
-        ``assignment="nearest"`` (a teaching switch) gives each image its nearest mean instead, at once.
+        ``assignment="nearest"`` (a teaching switch) gives each image its nearest mean instead, at once;
+        ``"fixed"`` keeps each image's target (no assignment, and no clean forward pass).
         """
+        if self.config.assignment == "fixed":
+            targets = self.targets[indices]
+            return lambda: targets
         augment, model = self.config.augment, self.model
         model.eval()
         with torch.no_grad(), self.autocast:

@@ -49,7 +49,7 @@ from mmdc_lib.config import AugmentConfig
         ({"seed": None}, TypeError, "seed should be an int"),
         ({"seed": "0"}, TypeError, "seed should be an int"),
         ({"seed": 1.0}, TypeError, "seed should be an int"),
-        ({"assignment": "greedy"}, ValueError, r"assignment='greedy' should be one of \('hungarian', 'nearest'\)"),
+        ({"assignment": "greedy"}, ValueError, r"assignment='greedy' should be one of \('hungarian', 'nearest', 'fixed'\)"),
         ({"augment": AugmentConfig(crop_scale=(-0.5, 1.0))}, ValueError, r"crop_scale\[0\]=-0.5 should be a finite number > 0"),
         ({"augment": AugmentConfig(crop_scale=(1.0, 0.5))}, ValueError, r"crop_scale=\(1.0, 0.5\) should be ordered"),
         ({"augment": AugmentConfig(grayscale_p=1.5)}, ValueError, "grayscale_p=1.5 should be a finite number >= 0 and <= 1"),

@@ -221,6 +221,19 @@ def test_hungarian_assignment_keeps_each_components_targets_and_nearest_assignme
     assert not torch.equal(before, after) and (after == 0).sum() > (before == 0).sum()  # unbalanced: clusters empty out
 
 
+def test_fixed_assignment_keeps_every_image_on_the_target_it_drew():
+    digits = load_digits_images()
+    images, _ = images_to_uint8_nchw(digits.images[:300])
+    config = preset("digits")
+    config.epochs, config.rotation, config.assignment = 2, "none", "fixed"
+    trainer = Trainer(config, images, device="cpu", progress=False)
+    before = trainer.targets.clone()
+    weights = [p.clone() for p in trainer.model.parameters()]
+    trainer.fit()
+    assert torch.equal(trainer.targets, before)
+    assert any(not torch.equal(a, b) for a, b in zip(weights, trainer.model.parameters()))  # it still trained
+
+
 def test_a_checkpoint_written_before_a_setting_existed_still_resumes(tmp_path):
     config, images, _ = small_run()
     config.epochs = 2

@@ -4,7 +4,7 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 
 from mmdc_lib import MMDC
-from mmdc_lib.estimator import NotFittedError, restart_seeds
+from mmdc_lib.estimator import NotFittedError, auto_refine_epoch, restart_seeds
 
 FAST = dict(epochs=2, batch_size=32, device="cpu", n_init=1)
 
@@ -70,6 +70,23 @@ def test_colour_images_uint8_nhwc_are_accepted():
 def test_other_rotation_schedules_and_refinement_run(digits_images, rotation):
     model = MMDC(n_clusters=10, rotation=rotation, refine_epoch=1, **FAST).fit(digits_images[0])
     assert model.history_[-1]["rotation_loss"] > 0 if rotation == "alternating" else model.history_[-1]["rotation_loss"] == 0
+
+
+@pytest.mark.parametrize("epochs,first_refining_epoch", [(1, None), (2, None), (4, 3), (5, 4), (8, 6), (125, 94)])
+def test_refine_epoch_auto_refines_the_last_quarter_of_the_epochs(epochs, first_refining_epoch):
+    assert auto_refine_epoch(epochs) == first_refining_epoch
+
+
+def test_the_fitted_config_names_the_refinement_it_ran(digits_images):
+    images = digits_images[0][:200]
+    assert MMDC(n_clusters=10, **{**FAST, "epochs": 4}).fit(images).config_.refine_epoch == 3  # "auto", the default
+    assert MMDC(n_clusters=10, refine_epoch=None, **{**FAST, "epochs": 4}).fit(images).config_.refine_epoch is None
+    assert MMDC(n_clusters=10, refine_epoch=2, **{**FAST, "epochs": 4}).fit(images).config_.refine_epoch == 2
+
+
+def test_defaults_restart_three_times_on_a_small_set_and_refine_the_last_quarter(digits_images):
+    model = MMDC(n_clusters=10, epochs=4, batch_size=32, device="cpu").fit(digits_images[0][:200])
+    assert model.n_init_ == 3 and model.config_.refine_epoch == 3
 
 
 def test_n_init_keeps_the_restart_with_the_lowest_fit_score(digits_images):
@@ -192,6 +209,7 @@ def test_numpy_integers_and_floats_are_accepted_where_python_numbers_are(digits_
         ({"batch_size": 2.0}, TypeError, "batch_size should be an int"),
         ({"weight_decay": -1.0}, ValueError, "weight_decay=-1.0 should be"),
         ({"refine_epoch": 1}, ValueError, "refine_epoch=1 should be < epochs=1"),
+        ({"refine_epoch": "late"}, ValueError, "refine_epoch='late' should be 'auto', None or an int >= 0"),
         ({"network": "vgg"}, ValueError, "network='vgg' halves the image four times and needs input_size >= 16, got 8"),
         ({"augmentation": __import__("mmdc_lib").AugmentConfig(grayscale_p=-0.1)}, ValueError, "grayscale_p=-0.1"),
     ],

@@ -66,7 +66,10 @@ def main() -> None:
                   f"fit {[round(model.fit_score_, 3) for model, _ in runs]} {np.mean([s for _, s in runs]):.0f} s", flush=True)
         if args.restarts:
             per_seed = collections.defaultdict(list)
-            with open(RESULTS / "refinement_study_restarts.jsonl", "a") as log:
+            # A new file per run (never appended to a committed one), its first line the machine and thread count.
+            path = RESULTS / f"refinement_study_restarts_{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+            with open(path, "w") as log:
+                log.write(json.dumps({"machine": machine(), "fraction": args.fraction, "restarts": args.restarts}) + "\n")
                 for seed in args.seeds:
                     for restart in restart_seeds(seed, args.restarts):
                         model, seconds = fit(images, k, restart, args.fraction)

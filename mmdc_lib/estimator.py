@@ -28,7 +28,8 @@ TARGET_STEPS = 2000
 AUTO_REFINE_FRACTION = 0.75
 # n_init="auto": restarts for data sets of at most this many images, one above it; the kept restart is the one with
 # the lowest fit score (no labels). With refinement the fit score flags a failed run: on digits 0/1 the one restart
-# of nine that ended at ACC 0.506 had a fit score 30x its seed's others.
+# of nine that ended at ACC 0.506 had a fit score 30x its seed's others. It does not flag a collapse, whose few
+# crowded clusters fit their targets tightly: on fashion tops one seed kept a restart at 0.367 (small_sets.md).
 AUTO_RESTARTS, AUTO_RESTARTS_MAX_IMAGES = 3, 5000
 
 AUGMENTATIONS = {

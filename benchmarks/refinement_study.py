@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import math
 import time
 
 import numpy as np
@@ -28,17 +27,13 @@ from small_sets import SETS
 from sklearn.cluster import KMeans
 
 from mmdc_lib import MMDC
-from mmdc_lib.estimator import TARGET_STEPS, restart_seeds
+from mmdc_lib.estimator import images_to_uint8_nchw, restart_seeds
 from mmdc_lib.metrics import evaluate_clustering
 
 
-def default_epochs(n_images: int, batch_size: int = 64) -> int:
-    """The epochs MMDC() resolves for a set of this size (estimator.TARGET_STEPS, at least 5)."""
-    return max(5, math.ceil(TARGET_STEPS / math.ceil(n_images / batch_size)))
-
-
 def fit(images, k: int, seed: int, fraction: float) -> tuple[MMDC, float]:
-    refine_epoch = round(fraction * default_epochs(len(images))) if fraction else None
+    epochs = MMDC(n_clusters=k)._resolve_config(images_to_uint8_nchw(images)[0], seed=seed).epochs  # as MMDC() does
+    refine_epoch = round(fraction * epochs) if fraction else None
     start = time.perf_counter()
     model = MMDC(n_clusters=k, seed=seed, n_init=1, refine_epoch=refine_epoch).fit(images)
     return model, time.perf_counter() - start

@@ -65,7 +65,7 @@ PEERS = (
     PublishedResult("IIC", IIC_PAPER, IIC_PAPER, "train + test (STL-10: also its 100,000 unlabelled images)", "(ACC only)",
                     {"cifar10": (0.617, None), "cifar100-20": (0.257, None), "stl10": (0.596, None)}),
     PublishedResult("MMDC", MMDC_PAPER, MMDC_PAPER, "train + test", "arithmetic",
-                    {name: scores for name, scores in MMDC_TABLE_1.items()}),
+                    dict(MMDC_TABLE_1)),
     PublishedResult("SCAN", SCAN_PAPER, f"{SCAN_PAPER}, Table 3", "train, scored on test", "scikit-learn's default (arithmetic since 0.22)",
                     {"cifar10": (0.883, 0.797), "cifar100-20": (0.507, 0.486), "stl10": (0.809, 0.698)}),
 )

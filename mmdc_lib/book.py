@@ -101,6 +101,21 @@ class BookSetup:
         finally:
             socket.setdefaulttimeout(previous)
 
+    def committed_figures(self, name: str, made_by: str):
+        """A committed results file, ``results_dir/name``, as Markdown headed by where it came from.
+
+        Its own title line is replaced by that heading. Where the file is absent (Colab has no clone), prints
+        how to make it (``made_by``, a command) and returns None, so a notebook cell shows one or the other.
+        """
+        path = self.results_dir / name
+        if not path.is_file():
+            print(f"no committed figures here ({self.results_dir}): run {made_by} in a clone of the repository")
+            return None
+        from IPython.display import Markdown
+
+        body = path.read_text().split("\n", 1)[-1]
+        return Markdown(f"From `{path}` (made by `{made_by}`, not by this page):\n\n{body}")
+
     def describe(self) -> str:
         build = f" | book build, {self.cell_seconds:.0f} s per cell" if self.cell_seconds is not None else ""
         return (f"branch: {self.branch} | trains on: {self.device_name} | Colab: {self.in_colab}{build}\n"

@@ -55,6 +55,19 @@ def test_setup_prints_where_data_and_runs_live(monkeypatch, tmp_path, capsys):
     assert setup.runs_dir == tmp_path / "my-runs" and f"runs: {tmp_path / 'my-runs'}" in capsys.readouterr().out
 
 
+def test_committed_figures_show_the_file_under_its_source_or_say_how_to_make_them(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MMDC_RESULTS", str(tmp_path))
+    setup = setup_book()
+    capsys.readouterr()
+    assert setup.committed_figures("grid.md", "python benchmarks/grid.py") is None
+    assert capsys.readouterr().out == (f"no committed figures here ({tmp_path}): run python benchmarks/grid.py "
+                                       "in a clone of the repository\n")
+    (tmp_path / "grid.md").write_text("# Grid, seeds [0, 1]\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    shown = setup.committed_figures("grid.md", "python benchmarks/grid.py").data
+    assert shown == (f"From `{tmp_path / 'grid.md'}` (made by `python benchmarks/grid.py`, not by this page):\n\n"
+                     "\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+
+
 def test_use_drive_in_colab_mounts_drive_and_keeps_data_and_runs_there(monkeypatch, tmp_path):
     mounted = []
     drive = types.SimpleNamespace(mount=lambda where: mounted.append(where) or (tmp_path / "drive" / "MyDrive").mkdir(parents=True))

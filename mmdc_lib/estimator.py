@@ -5,7 +5,7 @@ import copy
 import math
 import numbers
 import warnings
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -29,8 +29,12 @@ AUTO_REFINE_FRACTION = 0.75
 # n_init="auto": restarts for data sets of at most this many images, one above it; the kept restart is the one with
 # the lowest fit score (no labels). With refinement the fit score flags a failed run: on digits 0/1 the one restart
 # of nine that ended at ACC 0.506 had a fit score 30x its seed's others. It does not flag a collapse, whose few
-# crowded clusters fit their targets tightly: on fashion tops one seed kept a restart at 0.367 (small_sets.md).
+# crowded clusters fit their targets tightly: on fashion tops one seed kept a restart at 0.367 (small_sets.md of
+# 12:08, clusters of 503, 381 and 16 images). So the kept restart is the lowest fit score among the balanced ones:
+# those whose every cluster holds at least BALANCED_SHARE of n/k images. MMDC's targets are equal-sized, so a run
+# far from that has left its own prior; when no restart is balanced (e.g. truly unequal classes), among all.
 AUTO_RESTARTS, AUTO_RESTARTS_MAX_IMAGES = 3, 5000
+BALANCED_SHARE = 0.5
 
 AUGMENTATIONS = {
     "affine": AugmentConfig(crop_scale=(0.8, 1.2), translate=0.2, rotation_degrees=25.0),
@@ -93,6 +97,18 @@ def auto_refine_epoch(epochs: int) -> Optional[int]:
     return refine_epoch if 1 <= refine_epoch < epochs else None
 
 
+def is_balanced(cluster_sizes: Sequence[int]) -> bool:
+    """Every cluster holds at least ``BALANCED_SHARE`` of its equal share, n/k images."""
+    return min(cluster_sizes) >= BALANCED_SHARE * sum(cluster_sizes) / len(cluster_sizes)
+
+
+def kept_restart(fit_scores: Sequence[float], cluster_sizes: Sequence[Sequence[int]]) -> int:
+    """Index of the restart that ``MMDC.fit`` keeps: the lowest fit score among the balanced restarts
+    (:func:`is_balanced`), or among all of them when none is. No labels are used."""
+    balanced = [i for i, sizes in enumerate(cluster_sizes) if is_balanced(sizes)]
+    return min(balanced or range(len(fit_scores)), key=lambda i: fit_scores[i])
+
+
 def _image_shape(images: torch.Tensor) -> tuple[int, int, int]:
     """(H, W, C) of a uint8 batch (N, C, H, W)."""
     return (images.shape[2], images.shape[3], images.shape[1])
@@ -108,11 +124,13 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
     ``augmentation="auto"`` affine for grayscale, affine + colour for RGB,
     ``refine_epoch="auto"`` k-means refinement for the last quarter of the epochs (``None``: none).
     ``n_init`` trains that many models (seeds from :func:`restart_seeds`) and keeps
-    the one whose clean embeddings lie closest to their targets (no labels are used);
-    ``"auto"`` (the default): 3 for at most 5,000 images, else 1.
+    the one whose clean embeddings lie closest to their targets among those whose
+    clusters are all at least half their equal share (:func:`kept_restart`; no labels
+    are used); ``"auto"`` (the default): 3 for at most 5,000 images, else 1.
 
     Attributes after ``fit``: ``labels_`` (N,), ``cluster_centers_`` (k, d),
-    ``embedding_`` (N, d), ``fit_score_``, ``history_``, ``config_``, ``n_iter_``, ``n_init_``, ``device_``.
+    ``embedding_`` (N, d), ``fit_score_``, ``history_``, ``config_``, ``n_iter_``, ``n_init_``, ``device_``,
+    ``restarts_`` (one dict per restart: its ``seed``, ``fit_score``, ``cluster_sizes``, ``balanced``, ``kept``).
     """
 
     def __init__(
@@ -191,14 +209,18 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"n_samples={images.shape[0]} should be >= n_clusters={self.n_clusters}.")
         n_init = self._n_restarts(images.shape[0])
         seed = check_seed(self.seed)
-        best = None
+        runs = []
         for restart_seed in restart_seeds(seed, n_init):
             config = self._resolve_config(images, seed=restart_seed)
-            trainer = Trainer(config, images, device=self.device, progress=self.verbose)
-            result = trainer.fit()
-            if best is None or result.fit_score < best[1].fit_score:
-                best = (config, result)
-        self.config_, result = best
+            runs.append((config, Trainer(config, images, device=self.device, progress=self.verbose).fit()))
+        sizes = [np.bincount(result.labels, minlength=self.n_clusters).tolist() for _, result in runs]
+        kept = kept_restart([result.fit_score for _, result in runs], sizes)
+        self.restarts_ = [
+            {"seed": config.seed, "fit_score": result.fit_score, "cluster_sizes": cluster_sizes,
+             "balanced": is_balanced(cluster_sizes), "kept": i == kept}
+            for i, ((config, result), cluster_sizes) in enumerate(zip(runs, sizes))
+        ]
+        self.config_, result = runs[kept]
         self._model = result.model.eval()
         self.device_ = resolve_device(self.device)  # where it was fitted
         self.image_shape_ = _image_shape(images)
@@ -285,4 +307,5 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         return state
 
 
-__all__ = ["MMDC", "NotFittedError", "auto_refine_epoch", "images_to_uint8_nchw", "restart_seeds"]
+__all__ = ["MMDC", "NotFittedError", "auto_refine_epoch", "images_to_uint8_nchw", "is_balanced", "kept_restart",
+           "restart_seeds"]

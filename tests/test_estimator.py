@@ -4,7 +4,7 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 
 from mmdc_lib import MMDC
-from mmdc_lib.estimator import NotFittedError, auto_refine_epoch, restart_seeds
+from mmdc_lib.estimator import NotFittedError, auto_refine_epoch, is_balanced, kept_restart, restart_seeds
 
 FAST = dict(epochs=2, batch_size=32, device="cpu", n_init=1)
 
@@ -89,11 +89,29 @@ def test_defaults_restart_three_times_on_a_small_set_and_refine_the_last_quarter
     assert model.n_init_ == 3 and model.config_.refine_epoch == 3
 
 
-def test_n_init_keeps_the_restart_with_the_lowest_fit_score(digits_images):
+def test_n_init_keeps_the_balanced_restart_with_the_lowest_fit_score(digits_images):
     images = digits_images[0]
     best = MMDC(n_clusters=10, **{**FAST, "n_init": 2}).fit(images)
-    singles = [MMDC(n_clusters=10, seed=s, **FAST).fit(images).fit_score_ for s in restart_seeds(0, 2)]
-    assert best.fit_score_ == pytest.approx(min(singles))
+    singles = [MMDC(n_clusters=10, seed=s, **FAST).fit(images) for s in restart_seeds(0, 2)]
+    sizes = [np.bincount(single.labels_, minlength=10).tolist() for single in singles]
+    kept = kept_restart([single.fit_score_ for single in singles], sizes)
+    assert best.fit_score_ == pytest.approx(singles[kept].fit_score_)
+    assert np.array_equal(best.labels_, singles[kept].labels_)
+    assert [r["seed"] for r in best.restarts_] == restart_seeds(0, 2)
+    assert [r["cluster_sizes"] for r in best.restarts_] == sizes
+    assert [r["kept"] for r in best.restarts_] == [i == kept for i in range(2)]
+    assert [r["balanced"] for r in best.restarts_] == [is_balanced(s) for s in sizes]
+
+
+def test_a_restart_is_balanced_when_every_cluster_holds_half_its_equal_share():
+    assert is_balanced([50, 25, 25]) and is_balanced([34, 50, 17])  # 17 >= 100 / 3 / 2
+    assert not is_balanced([60, 24, 16]) and not is_balanced([100, 0, 0])
+
+
+def test_the_kept_restart_is_the_lowest_fit_among_balanced_ones_else_among_all():
+    # a collapsed restart fits its few crowded clusters tightly: its low fit score does not win
+    assert kept_restart([0.01, 0.03, 0.02], [[98, 1, 1], [40, 30, 30], [34, 33, 33]]) == 2
+    assert kept_restart([0.02, 0.01], [[90, 5, 5], [80, 19, 1]]) == 1  # none balanced: the lowest fit
 
 
 def test_n_init_auto_trains_three_models_on_a_small_set_and_one_on_a_large_one(digits_images, monkeypatch):
@@ -101,7 +119,9 @@ def test_n_init_auto_trains_three_models_on_a_small_set_and_one_on_a_large_one(d
     settings = {**FAST, "n_init": "auto"}
     small = MMDC(n_clusters=3, **settings).fit(images)
     assert small.n_init_ == 3
-    assert small.fit_score_ == pytest.approx(min(MMDC(n_clusters=3, seed=s, **FAST).fit(images).fit_score_ for s in restart_seeds(0, 3)))
+    singles = [MMDC(n_clusters=3, seed=s, **FAST).fit(images) for s in restart_seeds(0, 3)]
+    kept = kept_restart([m.fit_score_ for m in singles], [np.bincount(m.labels_, minlength=3) for m in singles])
+    assert small.fit_score_ == pytest.approx(singles[kept].fit_score_) and len(small.restarts_) == 3
     monkeypatch.setattr("mmdc_lib.estimator.AUTO_RESTARTS_MAX_IMAGES", 59)
     assert MMDC(n_clusters=3, **settings).fit(images).n_init_ == 1
 

@@ -18,7 +18,7 @@ from .targets import nearest_mean
 from .train import Trainer, embed_images, resolve_device
 
 # Optimisation steps of a default fit (benchmarks/estimator_defaults.py measures it; the digits preset
-# takes 80 epochs x 28 batches of 64 = 2,240): on small data sets count steps, not epochs.
+# takes 80 epochs x 29 batches of 64 = 2,320): on small data sets count steps, not epochs.
 TARGET_STEPS = 2000
 # The defaults below were chosen with labels, on small sets of our own making (benchmarks/small_sets.py; never on a
 # reader's data), in two studies of 2026-11-29 (benchmarks/results/small_sets_refinement_study.md):
@@ -26,13 +26,14 @@ TARGET_STEPS = 2000
 # before the learning rate drops. The authors refine the last eighth (ResNet presets, 350 of 400) or from 20 of 50
 # (MNIST). From 75%: digits 0/1 1.000 on 3 of 3 seeds (0.984 without); from half-way one seed of 3 failed (0.508).
 AUTO_REFINE_FRACTION = 0.75
-# n_init="auto": restarts for data sets of at most this many images, one above it; the kept restart is the one with
-# the lowest fit score (no labels). With refinement the fit score flags a failed run: on digits 0/1 the one restart
-# of nine that ended at ACC 0.506 had a fit score 30x its seed's others. It does not flag a collapse, whose few
-# crowded clusters fit their targets tightly: on fashion tops one seed kept a restart at 0.367 (small_sets.md of
-# 12:08, clusters of 503, 381 and 16 images). So the kept restart is the lowest fit score among the balanced ones:
-# those whose every cluster holds at least BALANCED_SHARE of n/k images. MMDC's targets are equal-sized, so a run
-# far from that has left its own prior; when no restart is balanced (e.g. truly unequal classes), among all.
+# n_init="auto": restarts for data sets of at most this many images, one above it. The kept restart: the lowest fit
+# score (no labels) among the balanced restarts, those whose every cluster holds at least BALANCED_SHARE of n/k
+# images; among all when none is (e.g. truly unequal classes). The fit score flags a split: on digits 0/1 the one
+# restart of nine that ended at ACC 0.506 had a fit score 30x its seed's others. It does not flag a collapse, whose
+# few crowded clusters fit their targets tightly: on fashion tops the lowest fit score of seed 0 belonged to a
+# restart with clusters of 494, 383 and 23 images and ACC 0.367 (restart_trajectories_fashion-tops.md). MMDC's
+# targets are equal-sized, so a run far from equal sizes has left the method's own prior; half was set from that
+# argument, not searched (section 3 of small_sets_refinement_study.md).
 AUTO_RESTARTS, AUTO_RESTARTS_MAX_IMAGES = 3, 5000
 BALANCED_SHARE = 0.5
 
@@ -98,13 +99,23 @@ def auto_refine_epoch(epochs: int) -> Optional[int]:
 
 
 def is_balanced(cluster_sizes: Sequence[int]) -> bool:
-    """Every cluster holds at least ``BALANCED_SHARE`` of its equal share, n/k images."""
-    return min(cluster_sizes) >= BALANCED_SHARE * sum(cluster_sizes) / len(cluster_sizes)
+    """Every cluster holds at least ``BALANCED_SHARE`` of its equal share: cluster_sizes (k,) counts images, n in all."""
+    sizes = np.asarray(cluster_sizes)
+    if sizes.ndim != 1 or sizes.size == 0 or (sizes < 0).any():
+        raise ValueError(f"cluster_sizes should be a non-empty list of counts >= 0, got {cluster_sizes!r}.")
+    return bool(sizes.min() >= BALANCED_SHARE * sizes.sum() / sizes.size)
 
 
 def kept_restart(fit_scores: Sequence[float], cluster_sizes: Sequence[Sequence[int]]) -> int:
     """Index of the restart that ``MMDC.fit`` keeps: the lowest fit score among the balanced restarts
-    (:func:`is_balanced`), or among all of them when none is. No labels are used."""
+    (:func:`is_balanced`), or among all of them when none is; the first of equals. No labels are used.
+
+    A balanced restart is kept even when an unbalanced one fits better: on truly unequal classes a reader
+    who wants the best fit alone sets ``n_init=1`` and compares ``fit_score_`` across seeds.
+    """
+    if len(fit_scores) == 0 or len(fit_scores) != len(cluster_sizes):
+        raise ValueError(f"kept_restart needs one fit score per restart and at least one restart, got "
+                         f"{len(fit_scores)} fit scores and {len(cluster_sizes)} lists of cluster sizes.")
     balanced = [i for i, sizes in enumerate(cluster_sizes) if is_balanced(sizes)]
     return min(balanced or range(len(fit_scores)), key=lambda i: fit_scores[i])
 
@@ -209,17 +220,20 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"n_samples={images.shape[0]} should be >= n_clusters={self.n_clusters}.")
         n_init = self._n_restarts(images.shape[0])
         seed = check_seed(self.seed)
-        runs = []
-        for restart_seed in restart_seeds(seed, n_init):
+        runs, fits, sizes, self.restarts_ = {}, [], [], []
+        for i, restart_seed in enumerate(restart_seeds(seed, n_init)):
             config = self._resolve_config(images, seed=restart_seed)
-            runs.append((config, Trainer(config, images, device=self.device, progress=self.verbose).fit()))
-        sizes = [np.bincount(result.labels, minlength=self.n_clusters).tolist() for _, result in runs]
-        kept = kept_restart([result.fit_score for _, result in runs], sizes)
-        self.restarts_ = [
-            {"seed": config.seed, "fit_score": result.fit_score, "cluster_sizes": cluster_sizes,
-             "balanced": is_balanced(cluster_sizes), "kept": i == kept}
-            for i, ((config, result), cluster_sizes) in enumerate(zip(runs, sizes))
-        ]
+            result = Trainer(config, images, device=self.device, progress=self.verbose).fit()
+            fits.append(result.fit_score)
+            sizes.append(np.bincount(result.labels, minlength=self.n_clusters).tolist())
+            self.restarts_.append({"seed": config.seed, "fit_score": result.fit_score, "cluster_sizes": sizes[-1],
+                                   "balanced": is_balanced(sizes[-1]), "kept": False})
+            runs[i] = (config, result)
+            # only the best balanced restart so far and the lowest fit so far can still be kept: free the others
+            candidates = {kept_restart(fits, sizes), int(np.argmin(fits))}
+            runs = {j: run for j, run in runs.items() if j in candidates}
+        kept = kept_restart(fits, sizes)
+        self.restarts_[kept]["kept"] = True
         self.config_, result = runs[kept]
         self._model = result.model.eval()
         self.device_ = resolve_device(self.device)  # where it was fitted

@@ -1,10 +1,12 @@
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 
 from mmdc_lib import MMDC
 from mmdc_lib.estimator import NotFittedError, auto_refine_epoch, is_balanced, kept_restart, restart_seeds
+from mmdc_lib.train import TrainResult
 
 FAST = dict(epochs=2, batch_size=32, device="cpu", n_init=1)
 
@@ -108,6 +110,37 @@ def test_a_restart_is_balanced_when_every_cluster_holds_half_its_equal_share():
     assert not is_balanced([60, 24, 16]) and not is_balanced([100, 0, 0])
 
 
+def test_fit_keeps_a_balanced_restart_over_a_collapsed_one_with_a_lower_fit_score(monkeypatch):
+    seeds = restart_seeds(0, 3)
+    labels = {seeds[0]: [0] * 28 + [1, 2], seeds[1]: [0, 1, 2] * 10, seeds[2]: [2, 1, 0] * 10}
+    fits = dict(zip(seeds, (0.01, 0.02, 0.03)))  # the collapsed restart fits best
+
+    class FakeTrainer:  # returns a made-up result per restart seed, without training
+        def __init__(self, config, images, **kwargs):
+            self.seed = config.seed
+
+        def fit(self):
+            return TrainResult(model=torch.nn.Identity(), means=torch.eye(3), embeddings=torch.zeros(30, 3),
+                               labels=np.array(labels[self.seed]), fit_score=fits[self.seed])
+
+    monkeypatch.setattr("mmdc_lib.estimator.Trainer", FakeTrainer)
+    model = MMDC(n_clusters=3, n_init=3, epochs=2, device="cpu").fit(np.zeros((30, 8, 8), dtype=np.uint8))
+    assert model.config_.seed == seeds[1] and model.fit_score_ == 0.02
+    assert model.labels_.tolist() == labels[seeds[1]]
+    assert [(r["seed"], r["balanced"], r["kept"]) for r in model.restarts_] == [
+        (seeds[0], False, False), (seeds[1], True, True), (seeds[2], True, False)]
+    assert model.restarts_[0]["cluster_sizes"] == [28, 1, 1]
+
+
+def test_the_restart_rule_names_bad_input():
+    with pytest.raises(ValueError, match="one fit score per restart and at least one restart, got 2 fit scores and 1 "):
+        kept_restart([0.1, 0.2], [[5, 5]])
+    with pytest.raises(ValueError, match="got 0 fit scores"):
+        kept_restart([], [])
+    with pytest.raises(ValueError, match=r"cluster_sizes should be a non-empty list of counts >= 0, got \[\]"):
+        is_balanced([])
+
+
 def test_the_kept_restart_is_the_lowest_fit_among_balanced_ones_else_among_all():
     # a collapsed restart fits its few crowded clusters tightly: its low fit score does not win
     assert kept_restart([0.01, 0.03, 0.02], [[98, 1, 1], [40, 30, 30], [34, 33, 33]]) == 2
@@ -202,8 +235,6 @@ def torch_images(images):
 # --- robustness ------------------------------------------------------------------
 import pickle
 import warnings
-
-import torch
 
 
 def test_numpy_integers_and_floats_are_accepted_where_python_numbers_are(digits_images):

@@ -1,6 +1,7 @@
 """The book's structure: every chapter in the table of contents, a Colab-only install cell from the configured
 repository, no stored outputs, library code shown by cells."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,22 @@ def test_first_code_cell_installs_the_library_only_inside_colab_and_is_hidden(no
 def test_notebook_is_stored_without_outputs_so_every_figure_comes_from_the_run(notebook):
     for cell in code_cells(notebook):
         assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+@pytest.mark.parametrize("page", NOTEBOOKS + sorted((ROOT / "book").glob("*.md")), ids=lambda path: path.name)
+def test_code_lines_fit_the_page_column_of_88_characters(page):
+    """_static/mmdc.css sets code in 12px type so that 88 characters fit the column of a 1280-pixel window; the
+    Colab install cell is removed from the pages (remove-cell) and may be longer."""
+    if page.suffix == ".md":
+        blocks = re.findall(r"```[^\n]*\n(.*?)```", page.read_text(), re.DOTALL)
+    else:
+        cells = json.loads(page.read_text())["cells"]
+        blocks = ["".join(cell["source"]) for cell in cells
+                  if cell["cell_type"] == "code" and "remove-cell" not in cell["metadata"].get("tags", [])]
+        blocks += [block for cell in cells if cell["cell_type"] == "markdown"
+                   for block in re.findall(r"```[^\n]*\n(.*?)```", "".join(cell["source"]), re.DOTALL)]
+    long_lines = [line for block in blocks for line in block.splitlines() if len(line) > 88]
+    assert long_lines == []
 
 
 def test_config_points_colab_buttons_at_a_repository_and_branch():

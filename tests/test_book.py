@@ -39,7 +39,7 @@ def test_notebook_is_stored_without_outputs_so_every_figure_comes_from_the_run(n
 
 @pytest.mark.parametrize("page", NOTEBOOKS + sorted((ROOT / "book").glob("*.md")), ids=lambda path: path.name)
 def test_code_lines_fit_the_page_column_of_88_characters(page):
-    """_static/mmdc.css sets code in 12px type so that 88 characters fit the column of a 1280-pixel window; the
+    """_static/mmdc.css sets code in 11.5px type so that 88 characters fit the column of a 1280-pixel window; the
     Colab install cell is removed from the pages (remove-cell) and may be longer."""
     if page.suffix == ".md":
         blocks = re.findall(r"```[^\n]*\n(.*?)```", page.read_text(), re.DOTALL)

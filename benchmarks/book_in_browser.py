@@ -4,7 +4,8 @@ Serves `_build/html` on localhost and, for each page, checks that
 - every <img> finished loading with a non-zero size, and each chapter notebook shows figures;
 - each notebook page has its "Open in Colab" link (to this repository's copy of the notebook);
 - the browser console has no errors;
-- a page whose source has mathematics (`$`) shows it typeset by MathJax, with no `$$` left in its text;
+- every formula is typeset by MathJax, and no TeX delimiter is left in the text;
+- every Markdown table (e.g. a committed results file a chapter displays) is rendered as a table, not as text;
 - no code block, output or table is wider than the page's column (it would need a horizontal scroll bar);
 and saves a screenshot per page. Prints one line per page, writes benchmarks/results/book_in_browser.{json,md},
 and exits 1 if any page fails.
@@ -121,7 +122,7 @@ const report = () => {
   prose.querySelectorAll('pre, code, script, style, .math').forEach(e => e.remove());
   done({loaded: !!(window.MathJax && MathJax.startup), elements: maths.length,
         typeset: maths.filter(m => m.querySelector('mjx-container')).length,
-        errors: main.querySelectorAll('mjx-merror').length,
+        errors: main.querySelectorAll('mjx-merror').length, pipes: /\\|\\s*(-{3}|\u2014)/.test(prose.textContent),
         raw: /\\$\\$|\\\\\\(|\\\\\\[/.test(prose.textContent)});
 };
 let tries = 0;
@@ -173,6 +174,8 @@ def check_page(driver, base: str, page: str, notebook: bool, screenshots: Path) 
     elif math["typeset"] < math["elements"] or math["errors"] or math["raw"]:
         problems.append(f"mathematics not typeset: {math['typeset']} of {math['elements']} formulas, "
                         f"{math['errors']} TeX errors, TeX delimiters left in the text: {math['raw']}")
+    if math["pipes"]:
+        problems.append("a Markdown table shown as text (its |---| row is in the page, maybe as |—|)")
     if wide:
         problems.append(f"{len(wide)} blocks wider than the column: {wide[:3]}")
     return {"page": page, "url": url, "images": len(images), "figures": figures, "colab": colab[:1],

@@ -53,6 +53,12 @@ def test_code_lines_fit_the_page_column_of_88_characters(page):
     assert long_lines == []
 
 
+def test_markdown_that_cells_display_is_rendered_with_tables():
+    """Chapters display results tables as Markdown; myst-nb's default format (CommonMark) has no tables."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["sphinx"]["config"]["nb_render_markdown_format"] in ("gfm", "myst")
+
+
 def test_config_points_colab_buttons_at_a_repository_and_branch():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert config["repository"]["url"].startswith("https://github.com/") and config["repository"]["branch"]

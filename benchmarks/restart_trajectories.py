@@ -51,22 +51,19 @@ def summarise(records: list[dict], where: dict) -> list[str]:
              "earlier rule.", "",
              "| seed | restart | fit score | sizes at the end | balanced | ACC before refinement | ACC at the end "
              "| kept | lowest fit |", "|---|---|---|---|---|---|---|---|---|"]
+    kept_accs, lowest_accs = [], []
     for seed in sorted({r["seed"] for r in records}):
         runs = [r for r in records if r["seed"] == seed]
         kept = kept_restart([r["fit"] for r in runs], [r["sizes"][-1] for r in runs])
         lowest = int(np.argmin([r["fit"] for r in runs]))
+        kept_accs.append(runs[kept]["acc"][-1])
+        lowest_accs.append(runs[lowest]["acc"][-1])
         for i, r in enumerate(runs):
             before = r["acc"][r["refine_epoch"] - 1]  # the last epoch before refinement
             lines.append(f"| {seed} | {r['restart']} | {r['fit']:.4f} | {r['sizes'][-1]} | {is_balanced(r['sizes'][-1])} "
                          f"| {before:.3f} | {r['acc'][-1]:.3f} | {'yes' if i == kept else ''} "
                          f"| {'yes' if i == lowest else ''} |")
-    for rule, pick in (("kept (balanced rule)", kept_restart), ("lowest fit", None)):
-        accs = []
-        for seed in sorted({r["seed"] for r in records}):
-            runs = [r for r in records if r["seed"] == seed]
-            index = (pick([r["fit"] for r in runs], [r["sizes"][-1] for r in runs]) if pick
-                     else int(np.argmin([r["fit"] for r in runs])))
-            accs.append(runs[index]["acc"][-1])
+    for rule, accs in (("kept (balanced rule)", kept_accs), ("lowest fit", lowest_accs)):
         lines.append(f"\nMean ACC of the {rule} restart over seeds: {np.mean(accs):.3f} ({', '.join(f'{a:.3f}' for a in accs)}).")
     lines += ["", f"Machine: {where}"]
     return lines

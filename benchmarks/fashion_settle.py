@@ -44,6 +44,11 @@ VARIANTS = {
     "flip only": {"augment": AugmentConfig(hflip=True)},
     "estimator defaults": {"batch_size": 64, "augment": AugmentConfig(crop_scale=(0.8, 1.2), translate=0.2, rotation_degrees=25.0)},
     "weak, batch 64": {"batch_size": 64, "augment": AugmentConfig(crop_scale=(0.9, 1.0), translate=0.1, rotation_degrees=5.0, hflip=True)},
+    # Levers of the preset as it is now (--base current): the rotation task's weight, the step budget, the input size.
+    "rotation weight 1": {"rotation_weight": 1.0},
+    "rotation weight 2": {"rotation_weight": 2.0},
+    "30 epochs": {"epochs": 30, "lr_milestones": (24,)},
+    "input 28": {"input_size": 28},
 }
 
 
@@ -52,6 +57,8 @@ def main() -> int:
     parser.add_argument("--subset", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--base", choices=("old", "current"), default="old",
+                        help="change one setting of the preset before issue 13 changed it (old) or of the preset now (current)")
     parser.add_argument("--tag", default="", help="suffix of the results' file name (a study of its own)")
     args = parser.parse_args()
     data = load_dataset("fashion-mnist", Path("/usr/share/datasets/fashion-mnist"), download=False)
@@ -63,7 +70,7 @@ def main() -> int:
         changes = VARIANTS[name]
         config = preset("fashion-mnist")
         config.seed = args.seed
-        for key, value in {**BASELINE, **changes}.items():
+        for key, value in {**(BASELINE if args.base == "old" else {}), **changes}.items():
             setattr(config, key, value)
         start = time.perf_counter()
         result = Trainer(config, images, labels=labels, device="cpu", progress=False).fit()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 from common import RESULTS, machine, pixel_baselines, save, summary
@@ -31,7 +32,7 @@ from mmdc_lib.train import Trainer
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 
 
-def fit_restarts(images, labels: np.ndarray, seed: int, n_init: int, device: str) -> dict:
+def fit_restarts(images, labels: np.ndarray, seed: int, n_init: int, device: str, keep_dir: Path | None = None) -> dict:
     """One run: ``n_init`` restarts of the preset, the kept one's scores, and every restart's (labels only to score)."""
     start = time.perf_counter()
     restarts, kept_history = [], {}
@@ -46,6 +47,10 @@ def fit_restarts(images, labels: np.ndarray, seed: int, n_init: int, device: str
                          "ari": scores.ari, "sizes": sizes, "balanced": is_balanced(sizes),
                          "seconds": time.perf_counter() - began})
         kept_history[restart_seed] = result.history
+        if keep_dir is not None:  # each restart's partition and embeddings, for other label-free rules afterwards
+            keep_dir.mkdir(parents=True, exist_ok=True)
+            np.savez(keep_dir / f"seed{seed}_restart{restart_seed}.npz", labels=result.labels,
+                     embeddings=result.embeddings.numpy(), means=result.means.numpy(), fit=result.fit_score)
         print(f"  seed {seed} restart {restart_seed}: fit {result.fit_score:.4f} acc {scores.acc:.3f} "
               f"({restarts[-1]['seconds']:.0f} s)", flush=True)
     kept = restarts[kept_restart([r["fit"] for r in restarts], [r["sizes"] for r in restarts])]
@@ -62,6 +67,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=DEBIAN_DIR)
     parser.add_argument("--n-init", type=int, default=3, help="restarts a run trains (1: the preset alone)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--keep-dir", type=Path, default=None, help="save each restart's labels and embeddings here")
     parser.add_argument("--append", action="store_true", help="keep the saved runs of other seeds and add these")
     args = parser.parse_args()
     saved = RESULTS / "fashion_mnist.json"
@@ -73,7 +79,7 @@ def main() -> None:
                "mmdc": [run for run in earlier if run["seed"] not in args.seeds]}
     images, _ = images_to_uint8_nchw(data.images)
     for seed in args.seeds:
-        run = fit_restarts(images, data.labels, seed, args.n_init, args.device)
+        run = fit_restarts(images, data.labels, seed, args.n_init, args.device, args.keep_dir)
         payload["mmdc"].append(run)
         print(f"seed {seed}: acc {run['acc']:.3f} nmi {run['nmi']:.3f} ari {run['ari']:.3f} "
               f"wall {run['wall_seconds']:.0f} s", flush=True)

@@ -28,9 +28,23 @@ from sklearn.metrics import adjusted_rand_score
 from mmdc_lib.cli import subset_indices
 from mmdc_lib.config import preset
 from mmdc_lib.data import load_dataset
-from mmdc_lib.estimator import consensus_restart, images_to_uint8_nchw, kept_restart
+from mmdc_lib.estimator import images_to_uint8_nchw, kept_restart
 from mmdc_lib.metrics import evaluate_clustering
 from mmdc_lib.train import Trainer
+
+
+def consensus_restart(agreement) -> int:
+    """Index of the restart that agrees most with the others: the highest mean of its row of ``agreement``
+    ((R, R), e.g. the adjusted Rand index between the restarts' partitions), its own diagonal left out; the
+    first of equals, 0 for one restart. No labels are used.
+    """
+    agreement = np.asarray(agreement, dtype=float)
+    if agreement.ndim != 2 or agreement.shape[0] != agreement.shape[1] or agreement.shape[0] == 0:
+        raise ValueError(f"agreement should be a square (R, R) matrix with R >= 1, got shape {agreement.shape}.")
+    if len(agreement) == 1:
+        return 0
+    others = (agreement.sum(axis=1) - np.diag(agreement)) / (len(agreement) - 1)
+    return int(np.argmax(others))
 
 
 def rules(fits: list[float], sizes: list[list[int]], agreement: np.ndarray) -> dict[str, int]:

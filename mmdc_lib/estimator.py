@@ -120,20 +120,6 @@ def kept_restart(fit_scores: Sequence[float], cluster_sizes: Sequence[Sequence[i
     return min(balanced or range(len(fit_scores)), key=lambda i: fit_scores[i])
 
 
-def consensus_restart(agreement) -> int:
-    """Index of the restart that agrees most with the others: the highest mean of its row of ``agreement``
-    ((R, R), e.g. the adjusted Rand index between the restarts' partitions), its own diagonal left out; the
-    first of equals, 0 for one restart. No labels are used.
-    """
-    agreement = np.asarray(agreement, dtype=float)
-    if agreement.ndim != 2 or agreement.shape[0] != agreement.shape[1] or agreement.shape[0] == 0:
-        raise ValueError(f"agreement should be a square (R, R) matrix with R >= 1, got shape {agreement.shape}.")
-    if len(agreement) == 1:
-        return 0
-    others = (agreement.sum(axis=1) - np.diag(agreement)) / (len(agreement) - 1)
-    return int(np.argmax(others))
-
-
 def _image_shape(images: torch.Tensor) -> tuple[int, int, int]:
     """(H, W, C) of a uint8 batch (N, C, H, W)."""
     return (images.shape[2], images.shape[3], images.shape[1])

@@ -5,9 +5,7 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 
 from mmdc_lib import MMDC
-from mmdc_lib.estimator import (
-    NotFittedError, auto_refine_epoch, consensus_restart, is_balanced, kept_restart, restart_seeds,
-)
+from mmdc_lib.estimator import NotFittedError, auto_refine_epoch, is_balanced, kept_restart, restart_seeds
 from mmdc_lib.train import TrainResult
 
 FAST = dict(epochs=2, batch_size=32, device="cpu", n_init=1)
@@ -147,20 +145,6 @@ def test_the_kept_restart_is_the_lowest_fit_among_balanced_ones_else_among_all()
     # a collapsed restart fits its few crowded clusters tightly: its low fit score does not win
     assert kept_restart([0.01, 0.03, 0.02], [[98, 1, 1], [40, 30, 30], [34, 33, 33]]) == 2
     assert kept_restart([0.02, 0.01], [[90, 5, 5], [80, 19, 1]]) == 1  # none balanced: the lowest fit
-
-
-def test_the_consensus_restart_agrees_most_with_the_others_its_own_diagonal_left_out():
-    # restarts 0 and 2 agree with each other (0.8); restart 1 is poor in its own way; a large diagonal is ignored
-    agreement = [[5.0, 0.1, 0.8], [0.1, 1.0, 0.2], [0.8, 0.2, 1.0]]
-    assert consensus_restart(agreement) == 2  # mean 0.5 against 0.45 (restart 0) and 0.15 (restart 1)
-    assert consensus_restart([[1.0]]) == 0
-    assert consensus_restart(np.ones((3, 3))) == 0  # the first of equals
-
-
-@pytest.mark.parametrize("agreement", [[], [[1.0, 0.5]], np.ones((2, 2, 2))])
-def test_consensus_restart_names_a_matrix_that_is_not_square(agreement):
-    with pytest.raises(ValueError, match=r"agreement should be a square \(R, R\) matrix with R >= 1, got shape"):
-        consensus_restart(agreement)
 
 
 def test_n_init_auto_trains_three_models_on_a_small_set_and_one_on_a_large_one(digits_images, monkeypatch):

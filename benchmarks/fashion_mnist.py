@@ -10,7 +10,8 @@ resolved settings are the preset's; tests/test_estimator.py checks it): N restar
 ``restart_seeds(S, N)``, keeping the lowest fit score among the balanced ones (``kept_restart``). It is spelt
 out here with the library's ``Trainer`` so that every restart's ACC can be reported too (labels only to score).
 ``--n-init 1`` is the preset alone, as ``python -m mmdc_lib train --dataset fashion-mnist`` trains it.
-Usage: python benchmarks/fashion_mnist.py [--seeds 0 1 2] [--n-init 3] [--data-dir /usr/share/datasets/fashion-mnist]
+Usage: python benchmarks/fashion_mnist.py [--seeds 0 1 2] [--n-init 3] [--keep-dir DIR] [--render] [--data-dir /usr/share/datasets/fashion-mnist]
+(``--keep-dir``: every restart's labels and embeddings, for ``restart_ensembles.py``.)
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 def fit_restarts(images, labels: np.ndarray, seed: int, n_init: int, device: str, keep_dir: Path | None = None) -> dict:
     """One run: ``n_init`` restarts of the preset, the kept one's scores, and every restart's (labels only to score)."""
     start = time.perf_counter()
-    restarts, kept_history = [], {}
+    restarts, histories = [], {}
     for restart_seed in restart_seeds(seed, n_init):
         config = preset("fashion-mnist")
         config.seed = restart_seed
@@ -46,7 +47,7 @@ def fit_restarts(images, labels: np.ndarray, seed: int, n_init: int, device: str
         restarts.append({"seed": restart_seed, "fit": result.fit_score, "acc": scores.acc, "nmi": scores.nmi,
                          "ari": scores.ari, "sizes": sizes, "balanced": is_balanced(sizes),
                          "seconds": time.perf_counter() - began})
-        kept_history[restart_seed] = result.history
+        histories[restart_seed] = result.history
         if keep_dir is not None:  # each restart's partition and embeddings, for other label-free rules afterwards
             keep_dir.mkdir(parents=True, exist_ok=True)
             np.savez(keep_dir / f"seed{seed}_restart{restart_seed}.npz", labels=result.labels,
@@ -54,11 +55,43 @@ def fit_restarts(images, labels: np.ndarray, seed: int, n_init: int, device: str
         print(f"  seed {seed} restart {restart_seed}: fit {result.fit_score:.4f} acc {scores.acc:.3f} "
               f"({restarts[-1]['seconds']:.0f} s)", flush=True)
     kept = restarts[kept_restart([r["fit"] for r in restarts], [r["sizes"] for r in restarts])]
-    history = kept_history[kept["seed"]]
+    history = histories[kept["seed"]]
     return {"seed": seed, "device": str(resolve_device(device).type), "n_init": n_init, "kept_seed": kept["seed"],
             **{key: kept[key] for key in ("acc", "nmi", "ari", "fit")}, "wall_seconds": time.perf_counter() - start,
             "restarts": restarts, "acc_per_epoch": [round(entry["acc"], 4) for entry in history],
             "changed_per_epoch": [round(entry["changed"], 3) for entry in history]}
+
+
+def render(payload: dict) -> list[str]:
+    """The Markdown lines of a saved payload (``--render`` redraws them from fashion_mnist.json)."""
+    runs = payload["mmdc"]
+    kmeans = summary(payload["baselines"]["kmeans"])
+    kmeans_seeds = payload.get("kmeans_seeds", [run["seed"] for run in runs])
+    n_init = runs[0].get("n_init", 1)
+    trainings = f"{n_init} trainings (restarts) a run, the lowest fit score among the balanced ones kept, no labels, as " \
+        f"`MMDC(n_init={n_init})`" if n_init > 1 else "one training a run, as `python -m mmdc_lib train` runs the preset"
+    lines = [f"# Fashion-MNIST ({payload['n_images']} images, train+test), preset `fashion-mnist`", "",
+             f"MMDC: {trainings}; wall s is the whole run.", "",
+             "| method | seed | ACC | NMI | ARI | wall s |", "|---|---|---|---|---|---|",
+             f"| k-means (raw pixels), seeds {kmeans_seeds} | - | {kmeans['acc']['mean']:.3f} | {kmeans['nmi']['mean']:.3f} | {kmeans['ari']['mean']:.3f} | |"]
+    for run in runs:
+        lines.append(f"| MMDC ({run['device']}) | {run['seed']} | {run['acc']:.3f} | {run['nmi']:.3f} | {run['ari']:.3f} | {run['wall_seconds']:.0f} |")
+    mmdc = summary(runs)
+    slowest = max(run["wall_seconds"] for run in runs)
+    met = len(runs) >= 3 and mmdc["acc"]["mean"] >= 0.70 and slowest <= 30 * 60
+    lines += ["", f"MMDC mean ACC {mmdc['acc']['mean']:.3f} ± {mmdc['acc']['std']:.3f} (min {mmdc['acc']['min']:.3f}), "
+              f"NMI {mmdc['nmi']['mean']:.3f}, ARI {mmdc['ari']['mean']:.3f} over {len(runs)} seeds; slowest run {slowest:.0f} s.",
+              f"Bar (issue 13: mean ACC >= 0.70 over 3 seeds, each run <= 30 min): {'MET' if met else 'NOT MET'}.", "",
+              "Per epoch of the kept training (ACC is reported, never used by the run; changed = share of images that changed cluster):"]
+    lines += [f"- seed {r['seed']}: ACC {r['acc_per_epoch']}; changed {r.get('changed_per_epoch', 'not recorded')}" for r in runs]
+    if any("restarts" in r for r in runs):
+        lines += ["", "Restarts (restart seed: fit score, ACC, s; the kept one marked):"]
+        lines += [f"- seed {r['seed']}: " + "; ".join(f"{x['seed']}: fit {x['fit']:.4f}, ACC {x['acc']:.3f}, {x['seconds']:.0f} s"
+                                                     + (" (kept)" if x["seed"] == r["kept_seed"] else "") for x in r["restarts"])
+                  for r in runs if "restarts" in r]
+    lines += ["", "Published (ACC): k-means 0.47, DEC 0.52, VaDE 0.58, N2D 0.67, DCCS 0.756. NMI: arithmetic.",
+              f"Machine: {payload['machine']}"]
+    return lines
 
 
 def main() -> None:
@@ -69,12 +102,20 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--keep-dir", type=Path, default=None, help="save each restart's labels and embeddings here")
     parser.add_argument("--append", action="store_true", help="keep the saved runs of other seeds and add these")
+    parser.add_argument("--render", action="store_true", help="only redraw fashion_mnist.md from fashion_mnist.json")
     args = parser.parse_args()
     saved = RESULTS / "fashion_mnist.json"
+    if args.render:
+        payload = json.loads(saved.read_text())
+        save("fashion_mnist", payload, render(payload))
+        return
     earlier = json.loads(saved.read_text())["mmdc"] if args.append and saved.exists() else []
+    if any(run.get("n_init", 1) != args.n_init for run in earlier):
+        raise SystemExit(f"--append: the saved runs trained a different number of restarts than --n-init {args.n_init}; "
+                         "rerun every seed instead of mixing them")
 
     data = load_dataset("fashion-mnist", args.data_dir, download=False)
-    payload = {"machine": machine(), "n_images": len(data.images),
+    payload = {"machine": machine(), "n_images": len(data.images), "kmeans_seeds": args.seeds,
                "baselines": pixel_baselines(data.images, data.labels, 10, args.seeds, ward=False),
                "mmdc": [run for run in earlier if run["seed"] not in args.seeds]}
     images, _ = images_to_uint8_nchw(data.images)
@@ -84,29 +125,7 @@ def main() -> None:
         print(f"seed {seed}: acc {run['acc']:.3f} nmi {run['nmi']:.3f} ari {run['ari']:.3f} "
               f"wall {run['wall_seconds']:.0f} s", flush=True)
 
-    kmeans = summary(payload["baselines"]["kmeans"])
-    n_init = sorted({run.get("n_init", 1) for run in payload["mmdc"]})
-    lines = [f"# Fashion-MNIST ({payload['n_images']} images, train+test), preset `fashion-mnist`, restarts a run: {n_init}", "",
-             "A run with restarts keeps the lowest fit score among its balanced restarts (no labels), as `MMDC(n_init=...)`.", "",
-             "| method | seed | ACC | NMI | ARI | wall s |", "|---|---|---|---|---|---|",
-             f"| k-means (raw pixels), seeds {args.seeds} | - | {kmeans['acc']['mean']:.3f} | {kmeans['nmi']['mean']:.3f} | {kmeans['ari']['mean']:.3f} | |"]
-    for run in payload["mmdc"]:
-        lines.append(f"| MMDC ({run['device']}) | {run['seed']} | {run['acc']:.3f} | {run['nmi']:.3f} | {run['ari']:.3f} | {run['wall_seconds']:.0f} |")
-    mmdc = summary(payload["mmdc"])
-    slowest = max(run["wall_seconds"] for run in payload["mmdc"])
-    met = len(payload["mmdc"]) >= 3 and mmdc["acc"]["mean"] >= 0.70 and slowest <= 30 * 60
-    lines += ["", f"MMDC mean ACC {mmdc['acc']['mean']:.3f} ± {mmdc['acc']['std']:.3f} (min {mmdc['acc']['min']:.3f}), "
-              f"NMI {mmdc['nmi']['mean']:.3f}, ARI {mmdc['ari']['mean']:.3f} over {len(payload['mmdc'])} seeds; slowest run {slowest:.0f} s.",
-              f"Bar (issue 13: mean ACC >= 0.70 over 3 seeds, each run <= 30 min): {'MET' if met else 'NOT MET'}.", "",
-              "Per epoch (ACC is reported, never used by the run; changed = share of images that changed cluster):"]
-    lines += [f"- seed {r['seed']}: ACC {r['acc_per_epoch']}; changed {r.get('changed_per_epoch', 'not recorded')}" for r in payload["mmdc"]]
-    lines += ["", "Restarts (fit score, ACC; the kept one marked):"]
-    lines += [f"- seed {r['seed']}: " + "; ".join(f"{x['seed']}: fit {x['fit']:.4f}, ACC {x['acc']:.3f}, {x['seconds']:.0f} s"
-                                                 + (" (kept)" if x["seed"] == r["kept_seed"] else "") for x in r["restarts"])
-              for r in payload["mmdc"] if "restarts" in r]
-    lines += ["", "Published (ACC): k-means 0.47, DEC 0.52, VaDE 0.58, N2D 0.67, DCCS 0.756. NMI: arithmetic.",
-              f"Machine: {payload['machine']}"]
-    save("fashion_mnist", payload, lines)
+    save("fashion_mnist", payload, render(payload))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Trains R restarts of the ``fashion-mnist`` preset on a fixed subset of Fashion-M
 +R-1), then, for every choice of ``--n-init`` of those restarts, asks which one each rule keeps and scores the
 kept one's ACC (labels only to score; no rule sees them):
 
-- first: the first restart alone (``n_init=1``), the baseline;
+- one restart: any one of the choice's restarts (``n_init=1``), the baseline: the mean ACC of the choice's restarts;
 - lowest fit: the restart whose clean embeddings lie closest to their targets (``fit_score``);
 - kept: the estimator's rule, the lowest fit among balanced restarts (``mmdc_lib.estimator.kept_restart``);
 - consensus: the restart that agrees most with the others (highest mean ARI with them, :func:`consensus_restart`):
@@ -12,23 +12,25 @@ kept one's ACC (labels only to score; no rule sees them):
 
 The pairwise agreement, fit scores, cluster sizes and ACCs are saved, so every rule can be recomputed.
 Usage: python benchmarks/restart_rules.py [--subset 10000] [--restarts 9] [--first-seed 20] [--n-init 3]
+       python benchmarks/restart_rules.py --summarise  (redraw the tables from the saved JSON; nothing is trained)
 """
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
-from common import machine, save
+from common import RESULTS, machine, save
 from sklearn.metrics import adjusted_rand_score
 
 from mmdc_lib.cli import subset_indices
 from mmdc_lib.config import preset
 from mmdc_lib.data import load_dataset
-from mmdc_lib.estimator import images_to_uint8_nchw, kept_restart
+from mmdc_lib.estimator import images_to_uint8_nchw, is_balanced, kept_restart
 from mmdc_lib.metrics import evaluate_clustering
 from mmdc_lib.train import Trainer
 
@@ -49,8 +51,35 @@ def consensus_restart(agreement) -> int:
 
 def rules(fits: list[float], sizes: list[list[int]], agreement: np.ndarray) -> dict[str, int]:
     """The position each rule keeps among these restarts (fits (R,), sizes (R, k), agreement (R, R))."""
-    return {"first": 0, "lowest fit": int(np.argmin(fits)), "kept": kept_restart(fits, sizes),
-            "consensus": consensus_restart(agreement)}
+    return {"lowest fit": int(np.argmin(fits)), "kept": kept_restart(fits, sizes), "consensus": consensus_restart(agreement)}
+
+
+def summarise(payload: dict) -> list[str]:
+    """The tables of a saved study (runs, their (R, R) agreement, n_init, subset, machine); fills payload["picks"]."""
+    runs, agreement, n_init = payload["runs"], np.asarray(payload["agreement"]), payload["n_init"]
+    picks: dict[str, list[float]] = {"one restart (mean of the choice)": []}
+    for chosen_runs in itertools.combinations(range(len(runs)), n_init):
+        index = list(chosen_runs)
+        picks["one restart (mean of the choice)"].append(statistics.fmean(runs[i]["acc"] for i in index))
+        kept = rules([runs[i]["fit"] for i in index], [runs[i]["sizes"] for i in index], agreement[np.ix_(index, index)])
+        for rule, position in kept.items():
+            picks.setdefault(rule, []).append(runs[index[position]]["acc"])
+        picks.setdefault("best (uses labels)", []).append(max(runs[i]["acc"] for i in index))
+    payload["picks"] = picks
+    n_choices = len(picks["kept"])
+    balanced = sum(is_balanced(run["sizes"]) for run in runs)
+    lines = [f"# Which restart to keep? {len(runs)} restarts of the fashion-mnist preset on {payload['subset']} images", "",
+             f"Every choice of {n_init} of the {len(runs)} restarts ({n_choices} choices); ACC of the restart "
+             f"each rule keeps (labels only to score). {balanced} of the {len(runs)} restarts are balanced.", "",
+             "| rule | mean ACC of the kept restart | worst | uses labels |", "|---|---|---|---|"]
+    for rule, accs in picks.items():
+        lines.append(f"| {rule} | {statistics.fmean(accs):.3f} | {min(accs):.3f} | {'yes' if 'labels' in rule else 'no'} |")
+    lines += ["", "| seed | fit score | mean ARI with the others | ACC | NMI | sizes | s |", "|---|---|---|---|---|---|---|"]
+    for i, run in enumerate(runs):
+        others = np.delete(agreement[i], i).mean()
+        lines.append(f"| {run['seed']} | {run['fit']:.4f} | {others:.3f} | {run['acc']:.3f} | {run['nmi']:.3f} "
+                     f"| {run['sizes']} | {run['seconds']:.0f} |")
+    return lines + ["", f"Machine: {payload['machine']}"]
 
 
 def main() -> int:
@@ -59,7 +88,12 @@ def main() -> int:
     parser.add_argument("--restarts", type=int, default=9)
     parser.add_argument("--first-seed", type=int, default=20)
     parser.add_argument("--n-init", type=int, default=3)
+    parser.add_argument("--summarise", action="store_true", help="redraw the tables from the saved JSON")
     args = parser.parse_args()
+    if args.summarise:
+        payload = json.loads((RESULTS / f"restart_rules_fashion-{args.subset}.json").read_text())
+        save(f"restart_rules_fashion-{args.subset}", payload, summarise(payload))
+        return 0
     data = load_dataset("fashion-mnist", Path("/usr/share/datasets/fashion-mnist"), download=False)
     chosen = subset_indices(len(data.images), args.subset)
     images, _ = images_to_uint8_nchw(data.images[chosen])
@@ -77,29 +111,9 @@ def main() -> int:
                      "seconds": time.perf_counter() - start})
         print(f"seed {seed}: fit {result.fit_score:.4f} ACC {scores.acc:.3f} sizes {runs[-1]['sizes']}", flush=True)
     agreement = np.array([[adjusted_rand_score(a, b) for b in partitions] for a in partitions])
-    picks: dict[str, list[float]] = {}
-    for chosen_runs in itertools.combinations(range(len(runs)), args.n_init):
-        index = list(chosen_runs)
-        kept = rules([runs[i]["fit"] for i in index], [runs[i]["sizes"] for i in index], agreement[np.ix_(index, index)])
-        for rule, position in kept.items():
-            picks.setdefault(rule, []).append(runs[index[position]]["acc"])
-        picks.setdefault("best (uses labels)", []).append(max(runs[i]["acc"] for i in index))
-    n_choices = len(picks["first"])
-    lines = [f"# Which restart to keep? {len(runs)} restarts of the fashion-mnist preset on {args.subset} images", "",
-             f"Every choice of {args.n_init} of the {len(runs)} restarts ({n_choices} choices); ACC of the restart "
-             "each rule keeps (labels only to score).", "",
-             "| rule | mean ACC of the kept restart | worst | uses labels |", "|---|---|---|---|"]
-    for rule, accs in picks.items():
-        lines.append(f"| {rule} | {statistics.fmean(accs):.3f} | {min(accs):.3f} | {'yes' if 'labels' in rule else 'no'} |")
-    lines += ["", "| seed | fit score | mean ARI with the others | ACC | NMI | sizes | s |", "|---|---|---|---|---|---|---|"]
-    for i, run in enumerate(runs):
-        others = np.delete(agreement[i], i).mean()
-        lines.append(f"| {run['seed']} | {run['fit']:.4f} | {others:.3f} | {run['acc']:.3f} | {run['nmi']:.3f} "
-                     f"| {run['sizes']} | {run['seconds']:.0f} |")
-    lines += ["", f"Machine: {machine()}"]
-    save(f"restart_rules_fashion-{args.subset}", {"machine": machine(), "subset": args.subset, "n_init": args.n_init,
-                                                "runs": runs, "agreement": agreement.round(4).tolist(),
-                                                "picks": picks}, lines)
+    payload = {"machine": machine(), "subset": args.subset, "n_init": args.n_init, "runs": runs,
+               "agreement": agreement.round(4).tolist()}
+    save(f"restart_rules_fashion-{args.subset}", payload, summarise(payload))
     return 0
 
 

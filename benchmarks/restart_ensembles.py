@@ -1,0 +1,97 @@
+"""Other label-free ways to use a run's restarts, on the restarts `fashion_mnist.py --keep-dir DIR` saved (issue 13).
+
+For each seed's restarts (labels and embeddings of every restart, as the benchmark trained them), the ACC of:
+
+- first: the first restart alone (``n_init=1``, the preset as the command line trains it);
+- kept: the estimator's rule, the lowest fit score among balanced restarts (what `fashion_mnist.py` reports);
+- consensus: the restart that agrees most with the others (mean ARI between the partitions);
+- ensemble of partitions: k-means (k clusters, 10 starts) on the restarts' one-hot cluster memberships side by
+  side, (N, R*k): images that the restarts keep together end up together;
+- ensemble of embeddings: k-means on the restarts' embeddings side by side, (N, R*d).
+
+No rule sees a label; ACC, NMI and ARI use them only to score. Nothing here is trained: the restarts are read.
+Usage: python benchmarks/restart_ensembles.py DIR [--data-dir /usr/share/datasets/fashion-mnist]
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+from pathlib import Path
+
+import numpy as np
+from common import machine, save
+from restart_rules import consensus_restart
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
+
+from mmdc_lib.data import load_dataset
+from mmdc_lib.estimator import kept_restart, restart_seeds
+from mmdc_lib.metrics import evaluate_clustering
+
+RULES = ("first", "kept", "consensus", "ensemble of partitions", "ensemble of embeddings")
+
+
+def choices(restarts: list[dict], k: int, seed: int) -> dict[str, np.ndarray]:
+    """Each rule's partition (N,) from one seed's restarts (each with labels (N,), embeddings (N, d), fit)."""
+    partitions = [r["labels"] for r in restarts]
+    sizes = [np.bincount(p, minlength=k) for p in partitions]
+    agreement = np.array([[adjusted_rand_score(a, b) for b in partitions] for a in partitions])
+    onehot = np.concatenate([np.eye(k, dtype=np.float32)[p] for p in partitions], axis=1)
+    embeddings = np.concatenate([r["embeddings"] for r in restarts], axis=1)
+    return {
+        "first": partitions[0],
+        "kept": partitions[kept_restart([r["fit"] for r in restarts], sizes)],
+        "consensus": partitions[consensus_restart(agreement)],
+        "ensemble of partitions": KMeans(k, n_init=10, random_state=seed).fit_predict(onehot),
+        "ensemble of embeddings": KMeans(k, n_init=10, random_state=seed).fit_predict(embeddings),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("keep_dir", type=Path)
+    parser.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    args = parser.parse_args()
+    data = load_dataset("fashion-mnist", args.data_dir, download=False)
+    k = len(data.class_names)
+    by_seed: dict[int, list[dict]] = {}
+    for path in sorted(args.keep_dir.glob("seed*_restart*.npz")):
+        seed, restart = map(int, re.match(r"seed(\d+)_restart(\d+)", path.stem).groups())
+        saved = np.load(path)
+        by_seed.setdefault(seed, []).append({"restart": restart, "labels": saved["labels"],
+                                             "embeddings": saved["embeddings"], "fit": float(saved["fit"])})
+    if not by_seed:
+        raise SystemExit(f"no seed*_restart*.npz files in {args.keep_dir}: run fashion_mnist.py --keep-dir {args.keep_dir}")
+    rows = {}
+    for seed, restarts in sorted(by_seed.items()):
+        order = restart_seeds(seed, len(restarts))  # the order the run trained them in, the seed's own first
+        if sorted(order) != sorted(r["restart"] for r in restarts):
+            raise SystemExit(f"seed {seed}: the restarts in {args.keep_dir} are not restart_seeds({seed}, {len(restarts)})")
+        restarts.sort(key=lambda r: order.index(r["restart"]))
+        if any(len(r["labels"]) != len(data.labels) for r in restarts):
+            raise SystemExit(f"seed {seed}: saved labels are not one per image of the {len(data.labels)} images")
+        rows[seed] = {rule: evaluate_clustering(data.labels, labels).as_dict()
+                      for rule, labels in choices(restarts, k, seed).items()}
+        print(f"seed {seed}: " + ", ".join(f"{rule} {rows[seed][rule]['acc']:.3f}" for rule in RULES), flush=True)
+    lines = [f"# Label-free uses of a run's restarts: Fashion-MNIST, {len(data.images)} images", "",
+             f"Restarts read from `{args.keep_dir}` (made by `fashion_mnist.py --keep-dir`); ACC per seed; "
+             "labels only to score.", "",
+             "| rule | " + " | ".join(f"seed {s}" for s in rows) + " | mean ACC | mean NMI | mean ARI |",
+             "|---|" + "---|" * (len(rows) + 3)]
+    for rule in RULES:
+        scores = [rows[s][rule] for s in rows]
+        lines.append(f"| {rule} | " + " | ".join(f"{x['acc']:.3f}" for x in scores)
+                     + f" | {statistics.fmean(x['acc'] for x in scores):.3f} | {statistics.fmean(x['nmi'] for x in scores):.3f}"
+                     f" | {statistics.fmean(x['ari'] for x in scores):.3f} |")
+    lines += ["", f"Machine: {machine()}"]
+    for table in rows.values():
+        for scores in table.values():
+            scores.pop("confusion", None)
+    save("restart_ensembles_fashion-mnist", {"machine": machine(), "keep_dir": str(args.keep_dir),
+                                             "rows": {str(s): r for s, r in rows.items()}}, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,4 +1,5 @@
-"""Shared helpers for the benchmarks: run the CLI, time it, baselines on raw pixels, save results."""
+"""Shared helpers for the benchmarks: run the CLI, time it, train and score one config, baselines on raw pixels,
+save results."""
 from __future__ import annotations
 
 import json
@@ -14,8 +15,10 @@ import numpy as np
 import torch
 from sklearn.cluster import AgglomerativeClustering, KMeans
 
+from mmdc_lib.estimator import is_balanced
 from mmdc_lib.metrics import evaluate_clustering
 from mmdc_lib.runs import provenance
+from mmdc_lib.train import Trainer, TrainResult
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -41,6 +44,20 @@ def run_training(args: list[str], out: Path) -> dict:
     metrics = json.loads((out / "metrics.json").read_text())
     metrics["wall_seconds"] = time.perf_counter() - start
     return metrics
+
+
+def train_scored(config, images, labels: np.ndarray, device: str = "cpu", per_epoch: bool = False) -> tuple[TrainResult, dict]:
+    """Train ``config`` on ``images`` (uint8 (N, C, H, W)) with the library's Trainer and score the result.
+
+    Returns the TrainResult and a record: seed, fit score, ACC/NMI/ARI, cluster sizes (k,), balanced, seconds.
+    ``labels`` (N,) only score; with ``per_epoch`` the Trainer also scores every epoch (its history's ACC).
+    """
+    start = time.perf_counter()
+    result = Trainer(config, images, labels=labels if per_epoch else None, device=device, progress=False).fit()
+    scores = evaluate_clustering(labels, result.labels)
+    sizes = np.bincount(result.labels, minlength=config.n_clusters).tolist()
+    return result, {"seed": config.seed, "fit": result.fit_score, "acc": scores.acc, "nmi": scores.nmi, "ari": scores.ari,
+                    "sizes": sizes, "balanced": is_balanced(sizes), "seconds": time.perf_counter() - start}
 
 
 def pixel_baselines(images: np.ndarray, labels: np.ndarray, n_clusters: int, seeds, ward: bool = True) -> dict:

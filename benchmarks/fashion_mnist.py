@@ -23,14 +23,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, machine, pixel_baselines, save, summary
+from common import RESULTS, machine, pixel_baselines, save, summary, train_scored
 
 from mmdc_lib.config import preset
 from mmdc_lib.data import load_dataset
-from mmdc_lib.estimator import images_to_uint8_nchw, is_balanced, kept_restart, restart_seeds
-from mmdc_lib.metrics import evaluate_clustering
+from mmdc_lib.estimator import images_to_uint8_nchw, kept_restart, restart_seeds
 from mmdc_lib.step import resolve_device
-from mmdc_lib.train import Trainer
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -42,23 +40,17 @@ def fit_restarts(images, labels: np.ndarray, seed: int, n_init: int, device: str
     for restart_seed in restart_seeds(seed, n_init):
         config = preset("fashion-mnist")
         config.seed = restart_seed
-        began = time.perf_counter()
-        result = Trainer(config, images, labels=labels, device=device, progress=False).fit()
-        scores = evaluate_clustering(labels, result.labels)
-        sizes = np.bincount(result.labels, minlength=config.n_clusters).tolist()
-        restarts.append({"seed": restart_seed, "fit": result.fit_score, "acc": scores.acc, "nmi": scores.nmi,
-                         "ari": scores.ari, "sizes": sizes, "balanced": is_balanced(sizes),
-                         "seconds": time.perf_counter() - began})
+        result, record = train_scored(config, images, labels, device, per_epoch=True)
+        restarts.append(record)
         histories[restart_seed] = result.history
         if keep_dir is not None:  # each restart's partition and embeddings, for other label-free rules afterwards
-            keep_dir.mkdir(parents=True, exist_ok=True)
             np.savez(keep_dir / f"seed{seed}_restart{restart_seed}.npz", labels=result.labels,
                      embeddings=result.embeddings.numpy(), means=result.means.numpy(), fit=result.fit_score)
-        print(f"  seed {seed} restart {restart_seed}: fit {result.fit_score:.4f} acc {scores.acc:.3f} "
-              f"({restarts[-1]['seconds']:.0f} s)", flush=True)
+        print(f"  seed {seed} restart {restart_seed}: fit {record['fit']:.4f} acc {record['acc']:.3f} "
+              f"({record['seconds']:.0f} s)", flush=True)
     kept = restarts[kept_restart([r["fit"] for r in restarts], [r["sizes"] for r in restarts])]
     history = histories[kept["seed"]]
-    return {"seed": seed, "device": str(resolve_device(device).type), "n_init": n_init, "kept_seed": kept["seed"],
+    return {"seed": seed, "device": resolve_device(device).type, "n_init": n_init, "kept_seed": kept["seed"],
             **{key: kept[key] for key in ("acc", "nmi", "ari", "fit")}, "wall_seconds": time.perf_counter() - start,
             "restarts": restarts, "acc_per_epoch": [round(entry["acc"], 4) for entry in history],
             "changed_per_epoch": [round(entry["changed"], 3) for entry in history]}
@@ -125,6 +117,8 @@ def main() -> None:
                "baselines": pixel_baselines(data.images, data.labels, 10, args.seeds, ward=False),
                "mmdc": [run for run in earlier if run["seed"] not in args.seeds]}
     images, _ = images_to_uint8_nchw(data.images)
+    if args.keep_dir is not None:
+        args.keep_dir.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         run = fit_restarts(images, data.labels, seed, args.n_init, args.device, args.keep_dir)
         payload["mmdc"].append(run)

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 from common import machine, save
-from restart_rules import consensus_restart
+from restart_rules import agreement_matrix, consensus_restart
 from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score
 
 from mmdc_lib.data import load_dataset
 from mmdc_lib.estimator import kept_restart, restart_seeds
@@ -36,7 +35,7 @@ def choices(restarts: list[dict], k: int, seed: int) -> dict[str, np.ndarray]:
     """Each rule's partition (N,) from one seed's restarts (each with labels (N,), embeddings (N, d), fit)."""
     partitions = [r["labels"] for r in restarts]
     sizes = [np.bincount(p, minlength=k) for p in partitions]
-    agreement = np.array([[adjusted_rand_score(a, b) for b in partitions] for a in partitions])
+    agreement = agreement_matrix(partitions)
     onehot = np.concatenate([np.eye(k, dtype=np.float32)[p] for p in partitions], axis=1)
     embeddings = np.concatenate([r["embeddings"] for r in restarts], axis=1)
     return {

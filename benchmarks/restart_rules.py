@@ -20,19 +20,16 @@ import argparse
 import itertools
 import json
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, machine, save
+from common import RESULTS, machine, save, train_scored
 from sklearn.metrics import adjusted_rand_score
 
 from mmdc_lib.cli import subset_indices
 from mmdc_lib.config import preset
 from mmdc_lib.data import load_dataset
 from mmdc_lib.estimator import images_to_uint8_nchw, is_balanced, kept_restart
-from mmdc_lib.metrics import evaluate_clustering
-from mmdc_lib.train import Trainer
 
 
 def consensus_restart(agreement) -> int:
@@ -47,6 +44,11 @@ def consensus_restart(agreement) -> int:
         return 0
     others = (agreement.sum(axis=1) - np.diag(agreement)) / (len(agreement) - 1)
     return int(np.argmax(others))
+
+
+def agreement_matrix(partitions: list[np.ndarray]) -> np.ndarray:
+    """(R, R) adjusted Rand index between every two of R partitions, each (N,)."""
+    return np.array([[adjusted_rand_score(a, b) for b in partitions] for a in partitions])
 
 
 def rules(fits: list[float], sizes: list[list[int]], agreement: np.ndarray) -> dict[str, int]:
@@ -102,15 +104,11 @@ def main() -> int:
     for seed in range(args.first_seed, args.first_seed + args.restarts):
         config = preset("fashion-mnist")
         config.seed = seed
-        start = time.perf_counter()
-        result = Trainer(config, images, device="cpu", progress=False).fit()
-        scores = evaluate_clustering(labels, result.labels)
+        result, record = train_scored(config, images, labels)
         partitions.append(result.labels)
-        runs.append({"seed": seed, "fit": result.fit_score, "acc": scores.acc, "nmi": scores.nmi,
-                     "sizes": np.bincount(result.labels, minlength=config.n_clusters).tolist(),
-                     "seconds": time.perf_counter() - start})
-        print(f"seed {seed}: fit {result.fit_score:.4f} ACC {scores.acc:.3f} sizes {runs[-1]['sizes']}", flush=True)
-    agreement = np.array([[adjusted_rand_score(a, b) for b in partitions] for a in partitions])
+        runs.append(record)
+        print(f"seed {seed}: fit {record['fit']:.4f} ACC {record['acc']:.3f} sizes {record['sizes']}", flush=True)
+    agreement = agreement_matrix(partitions)
     payload = {"machine": machine(), "subset": args.subset, "n_init": args.n_init, "runs": runs,
                "agreement": agreement.round(4).tolist()}
     save(f"restart_rules_fashion-{args.subset}", payload, summarise(payload))

@@ -10,8 +10,9 @@ resolved settings are the preset's; tests/test_estimator.py checks it): N restar
 ``restart_seeds(S, N)``, keeping the lowest fit score among the balanced ones (``kept_restart``). It is spelt
 out here with the library's ``Trainer`` so that every restart's ACC can be reported too (labels only to score).
 ``--n-init 1`` (the default) is the preset alone, as ``python -m mmdc_lib train --dataset fashion-mnist`` trains
-it (results ``fashion_mnist.*``); ``--n-init N`` saves ``fashion_mnist_n-init-N.*``.
-Usage: python benchmarks/fashion_mnist.py [--seeds 0 1 2] [--n-init 1] [--keep-dir DIR] [--render] [--data-dir /usr/share/datasets/fashion-mnist]
+it (results ``fashion_mnist.*``); ``--n-init N`` saves ``fashion_mnist_n-init-N.*``. ``--warmup-epochs W`` (a study)
+puts W epochs of the rotation task alone before the preset's schedule (``with_warmup``; ``fashion_mnist_warmup-W.*``).
+Usage: python benchmarks/fashion_mnist.py [--seeds 0 1 2] [--n-init 1] [--warmup-epochs W] [--keep-dir DIR] [--render] [--data-dir /usr/share/datasets/fashion-mnist]
 (``--keep-dir``: every restart's labels and embeddings, for ``restart_ensembles.py``.)
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from common import RESULTS, machine, pixel_baselines, save, summary, train_scored
 
-from mmdc_lib.config import preset
+from mmdc_lib.config import preset, with_warmup
 from mmdc_lib.data import load_dataset
 from mmdc_lib.estimator import images_to_uint8_nchw, kept_restart, restart_seeds
 from mmdc_lib.step import resolve_device
@@ -33,12 +34,19 @@ from mmdc_lib.step import resolve_device
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 
 
-def fit_restarts(images, labels: np.ndarray, seed: int, n_init: int, device: str, keep_dir: Path | None = None) -> dict:
+def study_preset(warmup_epochs: int | None = None):
+    """The preset, or with a study's rotation-only warm-up before its schedule."""
+    config = preset("fashion-mnist")
+    return config if warmup_epochs is None else with_warmup(config, warmup_epochs)
+
+
+def fit_restarts(images, labels: np.ndarray, seed: int, n_init: int, device: str, keep_dir: Path | None = None,
+                 warmup_epochs: int | None = None) -> dict:
     """One run: ``n_init`` restarts of the preset, the kept one's scores, and every restart's (labels only to score)."""
     start = time.perf_counter()
     restarts, histories = [], {}
     for restart_seed in restart_seeds(seed, n_init):
-        config = preset("fashion-mnist")
+        config = study_preset(warmup_epochs)
         config.seed = restart_seed
         result, record = train_scored(config, images, labels, device, per_epoch=True)
         restarts.append(record)
@@ -56,6 +64,15 @@ def fit_restarts(images, labels: np.ndarray, seed: int, n_init: int, device: str
             "changed_per_epoch": [round(entry["changed"], 3) for entry in history]}
 
 
+def preset_line(payload: dict) -> list[str]:
+    """The schedule the runs trained (recorded since the preset gained its warm-up; older files predate it)."""
+    if "preset" not in payload:
+        return ["Preset as at the commit named below (15 epochs, lr x0.1 at 12, no warm-up; its settings were not saved).", ""]
+    c = payload["preset"]
+    return [f"Preset settings: {c['epochs']} epochs, the first {c['warmup_epochs']} of the rotation task alone, lr {c['lr']} "
+            f"x{c['lr_gamma']} at {c['lr_milestones']}, batch {c['batch_size']}, input {c['input_size']} px.", ""]
+
+
 def render(payload: dict) -> list[str]:
     """The Markdown lines of a saved payload (``--render`` redraws them from the saved JSON)."""
     runs = payload["mmdc"]
@@ -65,7 +82,7 @@ def render(payload: dict) -> list[str]:
     trainings = f"{n_init} trainings (restarts) a run, the lowest fit score among the balanced ones kept, no labels, as " \
         f"`MMDC(n_init={n_init})`" if n_init > 1 else "one training a run, as `python -m mmdc_lib train` runs the preset"
     lines = [f"# Fashion-MNIST ({payload['n_images']} images, train+test), preset `fashion-mnist`", "",
-             f"MMDC: {trainings}; wall s is the whole run.", "",
+             f"MMDC: {trainings}; wall s is the whole run.", "", *preset_line(payload),
              "| method | seed | ACC | NMI | ARI | wall s |", "|---|---|---|---|---|---|",
              f"| k-means (raw pixels), seeds {kmeans_seeds} | - | {kmeans['acc']['mean']:.3f} | {kmeans['nmi']['mean']:.3f} | {kmeans['ari']['mean']:.3f} | |"]
     for run in runs:
@@ -96,12 +113,15 @@ def main() -> None:
     parser.add_argument("--data-dir", default=DEBIAN_DIR)
     parser.add_argument("--n-init", type=int, default=1, help="trainings (restarts) a run, the kept one by its fit score "
                         "(default 1: the preset alone; saved as fashion_mnist_n-init-N.* for N > 1)")
+    parser.add_argument("--warmup-epochs", type=int, default=None,
+                        help="a study: rotation-only epochs before the preset's schedule (saved as fashion_mnist_warmup-W.*)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--keep-dir", type=Path, default=None, help="save each restart's labels and embeddings here")
     parser.add_argument("--append", action="store_true", help="keep the saved runs of other seeds and add these")
     parser.add_argument("--render", action="store_true", help="only redraw the results' .md from their .json")
     args = parser.parse_args()
-    name = "fashion_mnist" if args.n_init == 1 else f"fashion_mnist_n-init-{args.n_init}"
+    name = ("fashion_mnist" + (f"_n-init-{args.n_init}" if args.n_init != 1 else "")
+            + (f"_warmup-{args.warmup_epochs}" if args.warmup_epochs is not None else ""))
     saved = RESULTS / f"{name}.json"
     if args.render:
         payload = json.loads(saved.read_text())
@@ -114,13 +134,14 @@ def main() -> None:
 
     data = load_dataset("fashion-mnist", args.data_dir, download=False)
     payload = {"machine": machine(), "n_images": len(data.images), "kmeans_seeds": args.seeds,
+               "preset": study_preset(args.warmup_epochs).to_dict(),
                "baselines": pixel_baselines(data.images, data.labels, 10, args.seeds, ward=False),
                "mmdc": [run for run in earlier if run["seed"] not in args.seeds]}
     images, _ = images_to_uint8_nchw(data.images)
     if args.keep_dir is not None:
         args.keep_dir.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
-        run = fit_restarts(images, data.labels, seed, args.n_init, args.device, args.keep_dir)
+        run = fit_restarts(images, data.labels, seed, args.n_init, args.device, args.keep_dir, args.warmup_epochs)
         payload["mmdc"].append(run)
         print(f"seed {seed}: acc {run['acc']:.3f} nmi {run['nmi']:.3f} ari {run['ari']:.3f} "
               f"wall {run['wall_seconds']:.0f} s", flush=True)

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .config import PRECISIONS, PRESETS, ROTATION_SCHEDULES, preset
+from .config import PRECISIONS, PRESETS, ROTATION_SCHEDULES, preset, with_warmup
 from .data import DATASETS, MAX_IMAGE_SIZE, load_dataset
 from .estimator import images_to_uint8_nchw
 from .metrics import NMI_AVERAGING, evaluate_clustering
@@ -55,11 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", default=None, help="settings to use (default: the data set's own; 'digits' for a folder)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--epochs", type=int, default=None,
-                       help="override the preset; lr milestones and refine_epoch scale with it (refinement is dropped "
-                            "when its scaled start is not before the last epoch)")
+                       help="override the preset; lr milestones, refine_epoch and warmup_epochs scale with it (refinement is "
+                            "dropped when its scaled start is not before the last epoch)")
+    train.add_argument("--warmup-epochs", type=int, default=None,
+                       help="epochs of the rotation task alone before the clustering starts, instead of the preset's; "
+                            "the preset's schedule (epochs, lr milestones, refinement) moves with them")
     train.add_argument("--n-clusters", type=int, default=None,
                        help="override the preset (default for a folder: the number of labelled sub-folders)")
-    train.add_argument("--rotation", choices=ROTATION_SCHEDULES, default=None, help="override the preset's rotation schedule")
+    train.add_argument("--rotation", choices=ROTATION_SCHEDULES, default=None, help="override the preset's rotation schedule ('none' also drops a rotation-only warm-up)")
     train.add_argument("--subset", type=int, default=None, help="train on a random subset of this many images (the same subset for every seed)")
     train.add_argument("--out", default=None, help="output folder (default: runs/DATASET-seedS)")
     train.add_argument("--data-dir", default=None, help="where the data set lives or is downloaded to (default: ./data)")
@@ -85,6 +88,8 @@ def resolve_config(args: argparse.Namespace):
     config.seed = args.seed
     if args.rotation is not None:
         config.rotation = args.rotation
+        if args.rotation == "none":  # the warm-up trains the rotation task alone: nothing is left to warm up
+            config.warmup_epochs = 0
     if args.precision is not None:
         config.precision = args.precision
     if args.epochs is not None:
@@ -96,7 +101,15 @@ def resolve_config(args: argparse.Namespace):
             # Too short a run leaves no room for the refinement stage: it is dropped, not moved to epoch 0.
             refine_epoch = round(config.refine_epoch * scale)
             config.refine_epoch = refine_epoch if refine_epoch < args.epochs else None
+        # The rotation-only warm-up scales too, and always leaves an epoch to cluster.
+        config.warmup_epochs = min(round(config.warmup_epochs * scale), args.epochs - 1)
+        if config.refine_epoch is not None and config.refine_epoch < config.warmup_epochs:
+            config.refine_epoch = config.warmup_epochs
         config.epochs = args.epochs
+    if args.warmup_epochs is not None:
+        if args.warmup_epochs < 0:
+            raise ValueError(f"--warmup-epochs={args.warmup_epochs} should be >= 0.")
+        with_warmup(config, args.warmup_epochs)  # the clustering epochs keep the preset's schedule
     return config
 
 

@@ -134,6 +134,9 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
     (at least 5 epochs), with the learning rate cut ten-fold at 80%,
     ``augmentation="auto"`` affine for grayscale, affine + colour for RGB,
     ``refine_epoch="auto"`` k-means refinement for the last quarter of the epochs (``None``: none).
+    ``warmup_epochs`` (ours, default 0) epochs of the rotation task alone before the clustering starts; they
+    count in ``epochs``, and the learning-rate cut and the refinement are placed in the epochs after them
+    (with ``epochs=None`` the warm-up comes on top of the chosen schedule).
     ``n_init`` trains that many models (seeds from :func:`restart_seeds`) and keeps
     the one whose clean embeddings lie closest to their targets among those whose
     clusters are all at least half their equal share (:func:`kept_restart`; no labels
@@ -159,6 +162,7 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         weight_decay: float = 5e-4,
         rotation: str = "joint",
         rotation_weight: float = 0.5,
+        warmup_epochs: int = 0,
         refine_epoch: Union[int, str, None] = "auto",
         augmentation: Union[str, AugmentConfig] = "auto",
         n_init: Union[int, str] = "auto",
@@ -178,6 +182,7 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.weight_decay = weight_decay
         self.rotation = rotation
         self.rotation_weight = rotation_weight
+        self.warmup_epochs = warmup_epochs
         self.refine_epoch = refine_epoch
         self.augmentation = augmentation
         self.n_init = n_init
@@ -197,19 +202,26 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"augmentation={self.augmentation!r} should be 'auto', {', '.join(map(repr, AUGMENTATIONS))} or an AugmentConfig.")
         batch_size = check_int("batch_size", self.batch_size, minimum=2)
         steps_per_epoch = math.ceil(n_samples / batch_size)
-        epochs = self.epochs if self.epochs is not None else max(5, math.ceil(TARGET_STEPS / steps_per_epoch))
+        warmup = check_int("warmup_epochs", self.warmup_epochs, minimum=0)
+        epochs = self.epochs if self.epochs is not None else warmup + max(5, math.ceil(TARGET_STEPS / steps_per_epoch))
+        epochs_are_int = isinstance(epochs, numbers.Integral) and not isinstance(epochs, bool)
+        if epochs_are_int and warmup >= epochs:
+            raise ValueError(f"warmup_epochs={warmup} should be < epochs={epochs} (no epoch would cluster).")
         input_size = self.input_size if self.input_size is not None else min(max(min(height, width), 8), 20)
+        # The schedule of the clustering epochs, those after the warm-up: lr x0.1 at 80% of them, refinement from 75%.
         refine_epoch = self.refine_epoch
         if isinstance(refine_epoch, str):
             if refine_epoch != "auto":
                 raise ValueError(f"refine_epoch={refine_epoch!r} should be 'auto', None or an int >= 0.")
-            refine_epoch = auto_refine_epoch(check_int("epochs", epochs, minimum=1))
+            auto = auto_refine_epoch(check_int("epochs", epochs, minimum=1) - warmup)
+            refine_epoch = None if auto is None else warmup + auto
         return MMDCConfig(
             n_clusters=self.n_clusters, embedding_dim=self.embedding_dim, sigma=self.sigma, means=self.means,
             network=self.network, input_size=input_size, epochs=epochs,
             batch_size=batch_size, lr=self.lr, weight_decay=self.weight_decay,
-            lr_milestones=(max(1, round(0.8 * epochs)),) if isinstance(epochs, numbers.Integral) and not isinstance(epochs, bool) else (), rotation=self.rotation,
-            rotation_weight=self.rotation_weight, refine_epoch=refine_epoch, augment=augment, seed=seed,
+            lr_milestones=(warmup + max(1, round(0.8 * (epochs - warmup))),) if epochs_are_int else (),
+            rotation=self.rotation, rotation_weight=self.rotation_weight, warmup_epochs=warmup,
+            refine_epoch=refine_epoch, augment=augment, seed=seed,
         ).validate()
 
     def fit(self, X, y=None) -> "MMDC":

@@ -50,6 +50,8 @@ SETTINGS = (
             "README --wd; only on weights of more than one dimension (mmdc.py _get_optimizer)"),
     Setting("lr milestones, factor", lambda c: (c.lr_milestones, c.lr_gamma), _each(((40,), 0.1), ((300,), 0.2)),
             "README --lr_decay_epochs, --lr_decay_gamma (MultiStepLR)"),
+    Setting("rotation-only warm-up epochs", lambda c: c.warmup_epochs, _each(0, 0),
+            "mmdc.py train(): the clustering pass runs from the first epoch"),
     Setting("k-means refinement from epoch", lambda c: c.refine_epoch, _each(20, 350), "README --refine_epoch"),
     Setting("k-means restarts in refinement", lambda c: KMEANS_N_INIT, _each(10, 10),
             "mmdc.py: k_means(preds, k) with scikit-learn's default n_init"),

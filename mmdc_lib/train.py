@@ -8,7 +8,9 @@ One epoch (joint schedule):
     3. train on an augmented view: MSE to the targets + w * rotation cross-entropy
        on one randomly rotated copy of each augmented image (``step.train_step``).
 The alternating schedule (the authors') runs a rotation pass first (all four rotations of every
-image, each its own random crop), then the clustering pass with the MSE only. From ``refine_epoch``
+image, each its own random crop), then the clustering pass with the MSE only. The first
+``warmup_epochs`` epochs (ours; 0 in the authors' presets) train the rotation task alone: no
+targets, no assignment, an MSE of 0 in the history. From ``refine_epoch``
 on, targets come from k-means on all embeddings and step 2 stops.
 
 Fast on a GPU as airbench: the data set lives on the device as one uint8 tensor; an epoch's batch
@@ -131,9 +133,9 @@ class Trainer:
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
-            # find_unused_parameters: the rotation pass leaves the embedding head unused (and vice versa)
+            # find_unused_parameters: the rotation pass (and a warm-up epoch) leaves the embedding head unused, and vice versa
             forward_model = DistributedDataParallel(self.model, device_ids=[self.device.index] if cuda else None,
-                                                    find_unused_parameters=config.rotation != "joint")
+                                                    find_unused_parameters=config.rotation != "joint" or config.warmup_epochs > 0)
         self.forward_model = torch.compile(forward_model) if compile else forward_model
         self.fused_sgd = True if cuda and FUSED_SGD else None
         self.optimizer = torch.optim.SGD(
@@ -277,6 +279,22 @@ class Trainer:
             total += rotation
         return self._mean_over_processes(total / len(bounds))
 
+    def _warmup_pass(self) -> torch.Tensor:
+        """A warm-up epoch (``warmup_epochs``) of the joint schedule: the rotation task alone, on one randomly
+        rotated training view of each image; the targets and the embedding head are left as they are."""
+        config = self.config
+        order, bounds = self._epoch_order()
+        params = self._draw(self.images.shape[0], config.augment)
+        quarters = torch.randint(N_ROTATIONS, (self.images.shape[0],), generator=self.generator).to(self.device)
+        total = torch.zeros((), device=self.device)
+        for start, stop in bounds:
+            low, high, scale = self._shard(start, stop)
+            views = apply_view(self.images[order[low:high]], config.input_size, config.augment, slice_params(params, low, high))
+            _, rotation = train_step(self.forward_model, self.optimizer, None, None, rotate_by(views, quarters[low:high]),
+                                     quarters[low:high], rotation_weight=1.0, autocast=self.autocast, loss_scale=scale)
+            total += rotation
+        return self._mean_over_processes(total / len(bounds))
+
     def _mean_over_processes(self, value: torch.Tensor) -> torch.Tensor:
         if self.world > 1:
             dist.all_reduce(value)
@@ -388,6 +406,11 @@ class Trainer:
     def _run_epoch(self) -> tuple[float, float]:
         """One epoch's training; returns the mean MSE and rotation loss (read from the device once)."""
         config = self.config
+        if self.epoch < config.warmup_epochs:  # the rotation task alone (the alternating schedule: its rotation pass)
+            rotation = self._rotation_pass() if config.rotation == "alternating" else self._warmup_pass()
+            rotation_value = float(rotation.cpu())
+            check_finite(rotation_value, "the rotation loss")
+            return 0.0, rotation_value
         refining = config.refine_epoch is not None and self.epoch >= config.refine_epoch
         if refining:
             start = time.perf_counter()

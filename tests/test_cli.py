@@ -295,6 +295,31 @@ def test_short_runs_of_the_published_presets_drop_refinement_instead_of_failing(
     assert longer.refine_epoch == 35 and longer.lr_milestones == (30,)
 
 
+def test_a_shorter_run_scales_a_presets_warmup_and_always_keeps_an_epoch_to_cluster(monkeypatch):
+    from mmdc_lib import config as config_module
+    from mmdc_lib.cli import build_parser, resolve_config
+
+    # a preset with a warm-up (none of ours has one): 20 epochs, the first 5 of the rotation task alone
+    monkeypatch.setitem(config_module.PRESETS, "fashion-mnist",
+                        lambda: config_module.with_warmup(config_module._fashion_mnist(), 5))
+
+    def resolved(*extra):
+        return resolve_config(build_parser().parse_args(["train", "--dataset", "fashion-mnist", *extra])).validate()
+
+    assert (resolved().warmup_epochs, resolved().epochs) == (5, 20)
+    assert (resolved("--epochs", "8").warmup_epochs, resolved("--epochs", "8").lr_milestones) == (2, (7,))
+    assert resolved("--epochs", "4").warmup_epochs == 1 and resolved("--epochs", "1").warmup_epochs == 0
+    assert resolved("--rotation", "none").warmup_epochs == 0  # the warm-up is the rotation task alone
+    # --warmup-epochs moves the preset's schedule: the clustering epochs keep theirs
+    assert (resolved("--warmup-epochs", "0").epochs, resolved("--warmup-epochs", "0").lr_milestones) == (15, (12,))
+    digits = resolve_config(build_parser().parse_args(["train", "--warmup-epochs", "4"])).validate()
+    assert (digits.warmup_epochs, digits.epochs, digits.lr_milestones) == (4, 84, (68,))
+
+
+def test_a_negative_warmup_is_one_line_and_a_nonzero_exit():
+    assert_one_line_error(run_cli("train", "--warmup-epochs", "-1"), "--warmup-epochs=-1 should be >= 0")
+
+
 def test_no_progress_hides_the_folder_loaders_bars_so_an_error_stays_one_line(tmp_path):
     from test_data import write_gray_images
 

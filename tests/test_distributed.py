@@ -96,3 +96,12 @@ def test_reproduce_under_torchrun_writes_the_table(tmp_path):
     table = (tmp_path / "results.md").read_text()
     assert "| digits seed 0 | short: 2 of 80 epochs, 200 images (NOT the paper's protocol) | trained |" in table
     assert "| CPU x 2 |" in table and metrics(tmp_path / "digits-seed0")["processes"] == 2
+
+
+def test_a_rotation_only_warmup_trains_on_two_processes(tmp_path):
+    # the warm-up leaves the embedding head unused in the joint schedule: DistributedDataParallel must allow it
+    result = finish(torchrun("train", "--dataset", "digits", "--subset", "200", "--epochs", "2", "--warmup-epochs", "1",
+                             "--device", "cpu", "--no-progress", "--out", str(tmp_path)), str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    history = metrics(tmp_path)["history"]
+    assert [e["mse"] == 0.0 for e in history] == [True, False, False] and metrics(tmp_path)["processes"] == 2

@@ -79,6 +79,23 @@ def test_refine_epoch_auto_refines_the_last_quarter_of_the_epochs(epochs, first_
     assert auto_refine_epoch(epochs) == first_refining_epoch
 
 
+def test_a_warmup_places_the_lr_cut_and_the_refinement_in_the_clustering_epochs_after_it():
+    images = torch.zeros((70, 1, 28, 28), dtype=torch.uint8)
+    warm = MMDC(n_clusters=10, epochs=20, warmup_epochs=4)._resolve_config(images, seed=0)
+    assert (warm.warmup_epochs, warm.lr_milestones, warm.refine_epoch) == (4, (4 + 13,), 4 + 12)  # 80%, 75% of 16
+    plain = MMDC(n_clusters=10, epochs=16)._resolve_config(images, seed=0)
+    assert (plain.warmup_epochs, plain.lr_milestones, plain.refine_epoch) == (0, (13,), 12)
+    auto = MMDC(n_clusters=10, warmup_epochs=2)._resolve_config(images, seed=0)  # epochs=None: on top of the schedule
+    assert auto.epochs == 2 + MMDC(n_clusters=10)._resolve_config(images, seed=0).epochs
+    # with_warmup (the command line's --warmup-epochs) moves a preset's schedule the same way
+    from mmdc_lib.config import preset, with_warmup
+
+    moved = with_warmup(preset("fashion-mnist"), 5)
+    assert (moved.epochs, moved.lr_milestones, moved.warmup_epochs) == (20, (17,), 5)
+    assert MMDC(n_clusters=10, epochs=20, warmup_epochs=5, refine_epoch=None)._resolve_config(
+        images, seed=0).to_dict() == moved.validate().to_dict()
+
+
 def test_the_fitted_config_names_the_refinement_it_ran(digits_images):
     images = digits_images[0][:200]
     assert MMDC(n_clusters=10, **{**FAST, "epochs": 4}).fit(images).config_.refine_epoch == 3  # "auto", the default
@@ -261,6 +278,9 @@ def test_numpy_integers_and_floats_are_accepted_where_python_numbers_are(digits_
         ({"weight_decay": -1.0}, ValueError, "weight_decay=-1.0 should be"),
         ({"refine_epoch": 1}, ValueError, "refine_epoch=1 should be < epochs=1"),
         ({"refine_epoch": "late"}, ValueError, "refine_epoch='late' should be 'auto', None or an int >= 0"),
+        ({"warmup_epochs": 1}, ValueError, r"warmup_epochs=1 should be < epochs=1 \(no epoch would cluster\)"),
+        ({"warmup_epochs": -1}, ValueError, "warmup_epochs=-1 should be >= 0"),
+        ({"warmup_epochs": 0.5}, TypeError, "warmup_epochs should be an int"),
         ({"network": "vgg"}, ValueError, "network='vgg' halves the image four times and needs input_size >= 16, got 8"),
         ({"augmentation": __import__("mmdc_lib").AugmentConfig(grayscale_p=-0.1)}, ValueError, "grayscale_p=-0.1"),
     ],

@@ -248,3 +248,29 @@ def test_a_checkpoint_written_before_a_setting_existed_still_resumes(tmp_path):
     torch.save(state, tmp_path / "checkpoint.pt")
     with pytest.raises(CheckpointError, match="assignment: 'nearest' in the checkpoint, 'hungarian' now"):
         Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit(resume=True)
+
+
+@pytest.mark.parametrize("rotation", ["joint", "alternating"])
+def test_warmup_epochs_train_the_rotation_task_alone_and_leave_targets_and_embedding_head_alone(rotation):
+    config, images, _ = small_run()  # 3 epochs
+    config.rotation, config.warmup_epochs = rotation, 2
+    trainer = Trainer(config, images, device="cpu", progress=False)
+    targets, head = trainer.targets.clone(), trainer.model.embedding_head.weight.clone()
+    backbone = [p.clone() for p in trainer.model.backbone.parameters()]
+    trainer.config.epochs = 2  # the warm-up alone: stop when it ends
+    history = trainer.fit().history
+    assert torch.equal(trainer.targets, targets) and torch.equal(trainer.model.embedding_head.weight, head)
+    assert any(not torch.equal(a, b) for a, b in zip(backbone, trainer.model.backbone.parameters()))
+    assert [e["mse"] for e in history] == [0.0, 0.0] and all(e["rotation_loss"] > 0 for e in history)
+
+
+def test_a_run_with_warmup_resumes_exactly_across_the_end_of_the_warmup(tmp_path):
+    config, images, _ = small_run()
+    config.warmup_epochs = 1
+    full = Trainer(config, images, device="cpu", progress=False).fit()
+    assert full.history[0]["mse"] == 0.0 and full.history[1]["mse"] > 0
+    config.epochs = 2  # the warm-up epoch and one clustering epoch, then one more after the resume
+    Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit()
+    config.epochs = 3
+    resumed = Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit(resume=True)
+    assert torch.equal(resumed.embeddings, full.embeddings)

@@ -65,7 +65,7 @@ def fit_restarts(images, labels: np.ndarray, seed: int, n_init: int, device: str
 
 
 def preset_line(payload: dict) -> list[str]:
-    """The schedule the runs trained (recorded since the preset gained its warm-up; older files predate it)."""
+    """The schedule the runs trained (recorded since ``--warmup-epochs`` exists; older files predate it)."""
     if "preset" not in payload:
         return ["Preset as at the commit named below (15 epochs, lr x0.1 at 12, no warm-up; its settings were not saved).", ""]
     c = payload["preset"]
@@ -80,7 +80,8 @@ def render(payload: dict) -> list[str]:
     kmeans_seeds = payload.get("kmeans_seeds", [run["seed"] for run in runs])
     n_init = runs[0].get("n_init", 1)
     trainings = f"{n_init} trainings (restarts) a run, the lowest fit score among the balanced ones kept, no labels, as " \
-        f"`MMDC(n_init={n_init})`" if n_init > 1 else "one training a run, as `python -m mmdc_lib train` runs the preset"
+        f"`MMDC(n_init={n_init})`" if n_init > 1 else "one training a run, as `python -m mmdc_lib train` runs the preset" + (
+            f" with `--warmup-epochs {payload['preset']['warmup_epochs']}`" if payload.get("preset", {}).get("warmup_epochs") else "")
     lines = [f"# Fashion-MNIST ({payload['n_images']} images, train+test), preset `fashion-mnist`", "",
              f"MMDC: {trainings}; wall s is the whole run.", "", *preset_line(payload),
              "| method | seed | ACC | NMI | ARI | wall s |", "|---|---|---|---|---|---|",

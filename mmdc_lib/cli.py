@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "dropped when its scaled start is not before the last epoch)")
     train.add_argument("--warmup-epochs", type=int, default=None,
                        help="epochs of the rotation task alone before the clustering starts, instead of the preset's; "
-                            "the preset's schedule (epochs, lr milestones, refinement) moves with them")
+                            "the preset's schedule (epochs, lr milestones, refinement; after --epochs) moves with them: "
+                            "--epochs E --warmup-epochs W trains E + W epochs for a preset without a warm-up")
     train.add_argument("--n-clusters", type=int, default=None,
                        help="override the preset (default for a folder: the number of labelled sub-folders)")
     train.add_argument("--rotation", choices=ROTATION_SCHEDULES, default=None, help="override the preset's rotation schedule ('none' also drops a rotation-only warm-up)")
@@ -89,7 +90,7 @@ def resolve_config(args: argparse.Namespace):
     if args.rotation is not None:
         config.rotation = args.rotation
         if args.rotation == "none":  # the warm-up trains the rotation task alone: nothing is left to warm up
-            config.warmup_epochs = 0
+            with_warmup(config, 0)  # the clustering epochs keep the preset's schedule
     if args.precision is not None:
         config.precision = args.precision
     if args.epochs is not None:

@@ -337,9 +337,9 @@ def _fashion_mnist() -> MMDCConfig:
     tuned on Fashion-MNIST's labels): the previous setting (weak augmentation with flips, batch 128) kept
     moving and ended at ACC 0.56-0.62 on all images. On all images the seeds end far apart (0.62-0.76), and
     keeping one of three trainings by its fit score does not close the gap (benchmarks/results/
-    fashion_mnist_n-init-3.md). A rotation-only warm-up (``warmup_epochs=5``, 20 epochs) was ahead on 4 of 5
-    seeds of the subset (0.680 against 0.628) but behind on all 3 seeds of the full set (0.606 against 0.674;
-    fashion_settle_10000_warmup_summary.md, fashion_mnist_warmup-5.md): not taken.
+    fashion_mnist_n-init-3.md). A rotation-only warm-up (``warmup_epochs=5``, 20 epochs) was ahead on 4 of
+    5 seeds of the subset (0.680 against 0.628; 20 epochs against 15) but behind on all 3 seeds of the full
+    set (0.606 against 0.674; fashion_settle_10000_warmup_summary.md, fashion_mnist_warmup-5.md): not taken.
     """
     return MMDCConfig(
         n_clusters=10, network="small", input_size=20, epochs=15, lr_milestones=(12,), batch_size=64,

@@ -136,7 +136,8 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
     ``refine_epoch="auto"`` k-means refinement for the last quarter of the epochs (``None``: none).
     ``warmup_epochs`` (ours, default 0) epochs of the rotation task alone before the clustering starts; they
     count in ``epochs``, and the learning-rate cut and the refinement are placed in the epochs after them
-    (with ``epochs=None`` the warm-up comes on top of the chosen schedule).
+    (with ``epochs=None`` the warm-up comes on top of the chosen schedule; a ``refine_epoch`` given as an int
+    is an epoch number, not moved).
     ``n_init`` trains that many models (seeds from :func:`restart_seeds`) and keeps
     the one whose clean embeddings lie closest to their targets among those whose
     clusters are all at least half their equal share (:func:`kept_restart`; no labels
@@ -205,6 +206,8 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         warmup = check_int("warmup_epochs", self.warmup_epochs, minimum=0)
         epochs = self.epochs if self.epochs is not None else warmup + max(5, math.ceil(TARGET_STEPS / steps_per_epoch))
         epochs_are_int = isinstance(epochs, numbers.Integral) and not isinstance(epochs, bool)
+        if epochs_are_int:
+            check_int("epochs", epochs, minimum=1)  # a bad epochs is named as such, not as a too long warm-up
         if epochs_are_int and warmup >= epochs:
             raise ValueError(f"warmup_epochs={warmup} should be < epochs={epochs} (no epoch would cluster).")
         input_size = self.input_size if self.input_size is not None else min(max(min(height, width), 8), 20)

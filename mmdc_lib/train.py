@@ -133,7 +133,8 @@ class Trainer:
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
-            # find_unused_parameters: the rotation pass (and a warm-up epoch) leaves the embedding head unused, and vice versa
+            # find_unused_parameters: the rotation pass (and a warm-up epoch) leaves the embedding head unused, and vice
+            # versa; it stays on for the whole run (DDP is built once), a little slower after the warm-up
             forward_model = DistributedDataParallel(self.model, device_ids=[self.device.index] if cuda else None,
                                                     find_unused_parameters=config.rotation != "joint" or config.warmup_epochs > 0)
         self.forward_model = torch.compile(forward_model) if compile else forward_model

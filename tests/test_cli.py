@@ -309,7 +309,10 @@ def test_a_shorter_run_scales_a_presets_warmup_and_always_keeps_an_epoch_to_clus
     assert (resolved().warmup_epochs, resolved().epochs) == (5, 20)
     assert (resolved("--epochs", "8").warmup_epochs, resolved("--epochs", "8").lr_milestones) == (2, (7,))
     assert resolved("--epochs", "4").warmup_epochs == 1 and resolved("--epochs", "1").warmup_epochs == 0
-    assert resolved("--rotation", "none").warmup_epochs == 0  # the warm-up is the rotation task alone
+    no_rotation = resolved("--rotation", "none")  # the warm-up is the rotation task alone: dropped, schedule kept
+    assert (no_rotation.warmup_epochs, no_rotation.epochs, no_rotation.lr_milestones) == (0, 15, (12,))
+    both = resolved("--epochs", "10", "--warmup-epochs", "2")  # --epochs first (warm-up 2 of 10), then the warm-up set
+    assert (both.epochs, both.warmup_epochs, both.lr_milestones) == (10, 2, (8,))
     # --warmup-epochs moves the preset's schedule: the clustering epochs keep theirs
     assert (resolved("--warmup-epochs", "0").epochs, resolved("--warmup-epochs", "0").lr_milestones) == (15, (12,))
     digits = resolve_config(build_parser().parse_args(["train", "--warmup-epochs", "4"])).validate()

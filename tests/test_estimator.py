@@ -87,6 +87,8 @@ def test_a_warmup_places_the_lr_cut_and_the_refinement_in_the_clustering_epochs_
     assert (plain.warmup_epochs, plain.lr_milestones, plain.refine_epoch) == (0, (13,), 12)
     auto = MMDC(n_clusters=10, warmup_epochs=2)._resolve_config(images, seed=0)  # epochs=None: on top of the schedule
     assert auto.epochs == 2 + MMDC(n_clusters=10)._resolve_config(images, seed=0).epochs
+    with pytest.raises(ValueError, match="epochs=0 should be >= 1"):  # named as epochs, not as a too long warm-up
+        MMDC(n_clusters=10, epochs=0)._resolve_config(images, seed=0)
     # with_warmup (the command line's --warmup-epochs) moves a preset's schedule the same way
     from mmdc_lib.config import preset, with_warmup
 

@@ -264,13 +264,18 @@ def test_warmup_epochs_train_the_rotation_task_alone_and_leave_targets_and_embed
     assert [e["mse"] for e in history] == [0.0, 0.0] and all(e["rotation_loss"] > 0 for e in history)
 
 
-def test_a_run_with_warmup_resumes_exactly_across_the_end_of_the_warmup(tmp_path):
-    config, images, _ = small_run()
-    config.warmup_epochs = 1
+def test_a_run_stopped_during_its_warmup_resumes_exactly(tmp_path):
+    config, images, _ = small_run()  # 3 epochs
+    config.warmup_epochs = 2
     full = Trainer(config, images, device="cpu", progress=False).fit()
-    assert full.history[0]["mse"] == 0.0 and full.history[1]["mse"] > 0
-    config.epochs = 2  # the warm-up epoch and one clustering epoch, then one more after the resume
-    Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit()
-    config.epochs = 3
+    assert [e["mse"] == 0.0 for e in full.history] == [True, True, False]
+
+    def stop_after_epoch_1(trainer, entry):
+        if entry["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit(on_epoch_end=stop_after_epoch_1)
     resumed = Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit(resume=True)
     assert torch.equal(resumed.embeddings, full.embeddings)
+    assert [e["rotation_loss"] for e in resumed.history] == [e["rotation_loss"] for e in full.history]

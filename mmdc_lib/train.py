@@ -280,22 +280,6 @@ class Trainer:
             total += rotation
         return self._mean_over_processes(total / len(bounds))
 
-    def _warmup_pass(self) -> torch.Tensor:
-        """A warm-up epoch (``warmup_epochs``) of the joint schedule: the rotation task alone, on one randomly
-        rotated training view of each image; the targets and the embedding head are left as they are."""
-        config = self.config
-        order, bounds = self._epoch_order()
-        params = self._draw(self.images.shape[0], config.augment)
-        quarters = torch.randint(N_ROTATIONS, (self.images.shape[0],), generator=self.generator).to(self.device)
-        total = torch.zeros((), device=self.device)
-        for start, stop in bounds:
-            low, high, scale = self._shard(start, stop)
-            views = apply_view(self.images[order[low:high]], config.input_size, config.augment, slice_params(params, low, high))
-            _, rotation = train_step(self.forward_model, self.optimizer, None, None, rotate_by(views, quarters[low:high]),
-                                     quarters[low:high], rotation_weight=1.0, autocast=self.autocast, loss_scale=scale)
-            total += rotation
-        return self._mean_over_processes(total / len(bounds))
-
     def _mean_over_processes(self, value: torch.Tensor) -> torch.Tensor:
         if self.world > 1:
             dist.all_reduce(value)
@@ -349,9 +333,14 @@ class Trainer:
 
         return finish
 
-    def _clustering_pass(self, refining: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _clustering_pass(self, refining: bool, warmup: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """One epoch of the joint (or clustering-only) training; returns the mean MSE and rotation loss.
+
+        ``warmup`` (a ``warmup_epochs`` epoch of the joint schedule): the same views and rotations, the
+        rotation task alone (weight 1); no assignment, and the targets and the embedding head stay as they are.
+        """
         config = self.config
-        joint = config.rotation == "joint"
+        joint = config.rotation == "joint" or warmup
         order, bounds = self._epoch_order()
         params = self._draw(self.images.shape[0], config.augment)
         quarters = torch.randint(N_ROTATIONS, (self.images.shape[0],), generator=self.generator).to(self.device) if joint else None
@@ -362,20 +351,20 @@ class Trainer:
             low, high, scale = self._shard(start, stop)
             indices = order[low:high]
             images = self.images[indices]
-            targets = self.targets[indices] if refining else self._assignment(images, indices)
+            targets = None if warmup else self.targets[indices] if refining else self._assignment(images, indices)
             views = apply_view(images, config.input_size, config.augment, slice_params(params, low, high))
             rotated = rotation_labels = None
             if joint:  # one randomly rotated copy per image, in the same forward pass (BatchNorm sees both)
                 rotation_labels = quarters[low:high]
                 rotated = rotate_by(views, rotation_labels)
-            mse, rotation = train_step(self.forward_model, self.optimizer, views, targets, rotated, rotation_labels,
-                                       rotation_weight=config.rotation_weight, mse_reduction=config.mse_reduction,
-                                       autocast=self.autocast, loss_scale=scale)
+            mse, rotation = train_step(self.forward_model, self.optimizer, None if warmup else views, targets, rotated,
+                                       rotation_labels, rotation_weight=1.0 if warmup else config.rotation_weight,
+                                       mse_reduction=config.mse_reduction, autocast=self.autocast, loss_scale=scale)
             mse_total += mse
             rotation_total += rotation
             if mine is not None:
                 mine[indices] = True
-        if mine is not None and not refining:  # each process changed only its shards' targets: add up the changes
+        if mine is not None and not refining and not warmup:  # each process changed only its shards' targets: add them up
             shared = torch.where(mine[:, None], self.targets, torch.zeros_like(self.targets))
             dist.all_reduce(shared)
             missed = (~mine).to(torch.int32)
@@ -408,7 +397,7 @@ class Trainer:
         """One epoch's training; returns the mean MSE and rotation loss (read from the device once)."""
         config = self.config
         if self.epoch < config.warmup_epochs:  # the rotation task alone (the alternating schedule: its rotation pass)
-            rotation = self._rotation_pass() if config.rotation == "alternating" else self._warmup_pass()
+            rotation = self._rotation_pass() if config.rotation == "alternating" else self._clustering_pass(False, warmup=True)[1]
             rotation_value = float(rotation.cpu())
             check_finite(rotation_value, "the rotation loss")
             return 0.0, rotation_value

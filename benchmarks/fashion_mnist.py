@@ -12,7 +12,8 @@ out here with the library's ``Trainer`` so that every restart's ACC can be repor
 ``--n-init 1`` (the default) is the preset alone, as ``python -m mmdc_lib train --dataset fashion-mnist`` trains
 it (results ``fashion_mnist.*``); ``--n-init N`` saves ``fashion_mnist_n-init-N.*``. ``--warmup-epochs W`` (a study)
 puts W epochs of the rotation task alone before the preset's schedule (``with_warmup``; ``fashion_mnist_warmup-W.*``).
-Usage: python benchmarks/fashion_mnist.py [--seeds 0 1 2] [--n-init 1] [--warmup-epochs W] [--keep-dir DIR] [--render] [--data-dir /usr/share/datasets/fashion-mnist]
+``--set KEY=VALUE`` (a study) changes one preset setting (``fashion_mnist_KEY-VALUE.*``).
+Usage: python benchmarks/fashion_mnist.py [--seeds 0 1 2] [--n-init 1] [--warmup-epochs W] [--set KEY=VALUE] [--keep-dir DIR] [--render] [--data-dir /usr/share/datasets/fashion-mnist]
 (``--keep-dir``: every restart's labels and embeddings, for ``restart_ensembles.py``.)
 """
 from __future__ import annotations
@@ -34,19 +35,43 @@ from mmdc_lib.step import resolve_device
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 
 
-def study_preset(warmup_epochs: int | None = None):
-    """The preset, or with a study's rotation-only warm-up before its schedule."""
+def parse_setting(text: str) -> tuple[str, object]:
+    """``--set KEY=VALUE``: VALUE read as JSON (numbers, lists, true/false), else kept as a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"--set {text!r}: expected KEY=VALUE, e.g. --set epochs=30")
+    try:
+        return key, tuple(json.loads(value)) if value.startswith("[") else json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def setting_text(value) -> str:
+    """A setting's value in a file name: numbers as %g, tuples joined by '-'."""
+    if isinstance(value, tuple):
+        return "-".join(setting_text(v) for v in value)
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def study_preset(warmup_epochs: int | None = None, settings: dict | None = None):
+    """The preset; for a study, with a rotation-only warm-up before its schedule and/or settings changed."""
     config = preset("fashion-mnist")
+    for key, value in (settings or {}).items():
+        owner, name = (config.augment, key[len("augment."):]) if key.startswith("augment.") else (config, key)
+        if not hasattr(owner, name):
+            raise SystemExit(f"--set {key}=...: the preset has no setting {key!r}")
+        setattr(owner, name, value)
+    config.validate()
     return config if warmup_epochs is None else with_warmup(config, warmup_epochs)
 
 
 def fit_restarts(images, labels: np.ndarray, seed: int, n_init: int, device: str, keep_dir: Path | None = None,
-                 warmup_epochs: int | None = None) -> dict:
+                 warmup_epochs: int | None = None, settings: dict | None = None) -> dict:
     """One run: ``n_init`` restarts of the preset, the kept one's scores, and every restart's (labels only to score)."""
     start = time.perf_counter()
     restarts, histories = [], {}
     for restart_seed in restart_seeds(seed, n_init):
-        config = study_preset(warmup_epochs)
+        config = study_preset(warmup_epochs, settings)
         config.seed = restart_seed
         result, record = train_scored(config, images, labels, device, per_epoch=True)
         restarts.append(record)
@@ -70,7 +95,8 @@ def preset_line(payload: dict) -> list[str]:
         return ["Preset as at the commit named below (15 epochs, lr x0.1 at 12, no warm-up; its settings were not saved).", ""]
     c = payload["preset"]
     return [f"Preset settings: {c['epochs']} epochs, the first {c['warmup_epochs']} of the rotation task alone, lr {c['lr']} "
-            f"x{c['lr_gamma']} at {c['lr_milestones']}, batch {c['batch_size']}, input {c['input_size']} px.", ""]
+            f"x{c['lr_gamma']} at {c['lr_milestones']}, batch {c['batch_size']}, input {c['input_size']} px."
+            + (f" A study: {', '.join(payload['study_settings'])} changed from the preset." if payload.get("study_settings") else ""), ""]
 
 
 def render(payload: dict) -> list[str]:
@@ -116,13 +142,19 @@ def main() -> None:
                         "(default 1: the preset alone; saved as fashion_mnist_n-init-N.* for N > 1)")
     parser.add_argument("--warmup-epochs", type=int, default=None,
                         help="a study: rotation-only epochs before the preset's schedule (saved as fashion_mnist_warmup-W.*)")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="a study: change one preset setting, e.g. --set epochs=30 --set 'lr_milestones=[24]' "
+                        "or --set 'augment.aspect_ratio=[0.75,1.333]' "
+                        "(saved as fashion_mnist_KEY-VALUE.*)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--keep-dir", type=Path, default=None, help="save each restart's labels and embeddings here")
     parser.add_argument("--append", action="store_true", help="keep the saved runs of other seeds and add these")
     parser.add_argument("--render", action="store_true", help="only redraw the results' .md from their .json")
     args = parser.parse_args()
+    settings = dict(parse_setting(text) for text in args.settings)
     name = ("fashion_mnist" + (f"_n-init-{args.n_init}" if args.n_init != 1 else "")
-            + (f"_warmup-{args.warmup_epochs}" if args.warmup_epochs is not None else ""))
+            + (f"_warmup-{args.warmup_epochs}" if args.warmup_epochs is not None else "")
+            + "".join(f"_{key.removeprefix('augment.')}-{setting_text(value)}" for key, value in settings.items()))
     saved = RESULTS / f"{name}.json"
     if args.render:
         payload = json.loads(saved.read_text())
@@ -135,14 +167,14 @@ def main() -> None:
 
     data = load_dataset("fashion-mnist", args.data_dir, download=False)
     payload = {"machine": machine(), "n_images": len(data.images), "kmeans_seeds": args.seeds,
-               "preset": study_preset(args.warmup_epochs).to_dict(),
+               "preset": study_preset(args.warmup_epochs, settings).to_dict(), "study_settings": args.settings,
                "baselines": pixel_baselines(data.images, data.labels, 10, args.seeds, ward=False),
                "mmdc": [run for run in earlier if run["seed"] not in args.seeds]}
     images, _ = images_to_uint8_nchw(data.images)
     if args.keep_dir is not None:
         args.keep_dir.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
-        run = fit_restarts(images, data.labels, seed, args.n_init, args.device, args.keep_dir, args.warmup_epochs)
+        run = fit_restarts(images, data.labels, seed, args.n_init, args.device, args.keep_dir, args.warmup_epochs, settings)
         payload["mmdc"].append(run)
         print(f"seed {seed}: acc {run['acc']:.3f} nmi {run['nmi']:.3f} ari {run['ari']:.3f} "
               f"wall {run['wall_seconds']:.0f} s", flush=True)

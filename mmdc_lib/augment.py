@@ -86,6 +86,9 @@ def draw_view_params(n: int, config: AugmentConfig, generator: Optional[torch.Ge
         params["jitter_order"] = torch.rand(n, 4, generator=generator).argsort(dim=1)  # as torchvision: random order
     if config.grayscale_p > 0:
         params["gray"] = torch.rand(n, generator=generator) < config.grayscale_p
+    if config.aspect_ratio != (1.0, 1.0):  # drawn last and only when asked: square-crop runs keep their stream
+        log_low, log_high = math.log(config.aspect_ratio[0]), math.log(config.aspect_ratio[1])
+        params["aspect"] = _uniform(log_low, log_high, n, generator).exp()
     return params
 
 
@@ -109,6 +112,13 @@ def _affine_grid(images: torch.Tensor, size: int, params: Params) -> torch.Tenso
     """Our pipeline: zoom/crop, shift, rotation and flip as one affine map per image."""
     scale, shift, angle = params["scale"], params["shift"], params["angle"]
     flip = 1.0 - 2.0 * params["flip"].to(scale.dtype)
+    if "aspect" in params:  # a crop of width scale * sqrt(r) and height scale / sqrt(r), same area
+        stretch = params["aspect"].sqrt()
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        width, height = scale * stretch * flip, scale / stretch
+        theta = torch.stack([torch.stack([cos * width, -sin * height, shift[:, 0]], dim=1),
+                             torch.stack([sin * width, cos * height, shift[:, 1]], dim=1)], dim=1)
+        return F.affine_grid(theta, [images.shape[0], images.shape[1], size, size], align_corners=False)
     cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
     theta = torch.stack(
         [torch.stack([cos * flip, -sin, shift[:, 0]], dim=1), torch.stack([sin * flip, cos, shift[:, 1]], dim=1)], dim=1

@@ -50,6 +50,9 @@ class AugmentConfig:
     grayscale_p: float = 0.0
     eval_crop: float = 1.0  # side of the centre crop used as the "clean" view
     crop_sizes: tuple[float, ...] = ()  # the authors' pipeline when set (see above)
+    # Ours: width/height ratio of the crop, log-uniform in this range (as torchvision's RandomResizedCrop);
+    # (1, 1) = square crops. Our pipeline only.
+    aspect_ratio: tuple[float, float] = (1.0, 1.0)
 
     @property
     def authors_pipeline(self) -> bool:
@@ -81,6 +84,13 @@ class AugmentConfig:
         self.crop_sizes = tuple(
             check_real(f"crop_sizes[{i}]", v, minimum=0.0, maximum=1.0, inclusive=False) for i, v in enumerate(self.crop_sizes)
         )
+        low, high = _pair("aspect_ratio", self.aspect_ratio)
+        if low > high:
+            raise ValueError(f"aspect_ratio={self.aspect_ratio!r} should be ordered (low <= high).")
+        self.aspect_ratio = (low, high)
+        if self.crop_sizes and self.aspect_ratio != (1.0, 1.0):
+            raise ValueError(f"aspect_ratio={self.aspect_ratio!r} applies to our pipeline only; "
+                             "the authors' (crop_sizes set) takes square crops.")
         if self.crop_sizes and abs(self.eval_crop - self.crop_sizes[0]) > 1e-9:
             raise ValueError(
                 f"eval_crop={self.eval_crop:g} should equal crop_sizes[0]={self.crop_sizes[0]:g}: "
@@ -210,7 +220,7 @@ class MMDCConfig:
     def from_dict(cls, values: dict[str, Any]) -> "MMDCConfig":
         values = dict(values)
         augment = AugmentConfig(**values.pop("augment", {}))
-        for key in ("crop_scale", "color_jitter", "crop_sizes"):
+        for key in ("crop_scale", "color_jitter", "crop_sizes", "aspect_ratio"):
             if getattr(augment, key) is not None:
                 setattr(augment, key, tuple(getattr(augment, key)))
         values["lr_milestones"] = tuple(values.get("lr_milestones", ()))
@@ -309,6 +319,8 @@ def _digits() -> MMDCConfig:
     At 8x8 a run is 2-3x cheaper than upsampled to 16x16 and no worse (benchmarks/digits.py). 80 epochs
     rather than 40: ACC 0.964 ± 0.010 against 0.948 ± 0.013 over seeds 0-4 (120 epochs: 0.962), about 30 s
     a run on 2 CPU cores (benchmarks/results/digits_epochs-*.md; chosen by ACC on the digits' labels).
+    None of 14 one-setting changes (batch, lr, rotation weight, summed or mean MSE, sigma, d, refinement,
+    input size, augmentation, crop aspect ratio) has a higher mean over seeds 0-4 (digits_study_*.md).
     """
     return MMDCConfig(
         n_clusters=10, network="small", input_size=8, epochs=80, lr_milestones=(64,), batch_size=64,

@@ -60,6 +60,8 @@ SETTINGS = (
     Setting("training crop sizes (of the side)", lambda c: c.augment.crop_sizes,
             _each((24 / 28, 20 / 28, 16 / 28), (20 / 32,), stl10=(64 / 96,)),
             "README --crop_size; transforms.py: RandomChoice of RandomCrop, then Resize"),
+    Setting("crop aspect ratio (width/height)", lambda c: c.augment.aspect_ratio, _each((1.0, 1.0), (1.0, 1.0)),
+            "transforms.py: RandomCrop(crop_size) takes square crops"),
     Setting("clean view: centre crop", lambda c: c.augment.eval_crop, _each(24 / 28, 20 / 32, stl10=64 / 96),
             "transforms.py inference_transforms: CenterCrop(crop_size[0]), Resize"),
     Setting("horizontal flip", lambda c: c.augment.hflip, _each(False, True), "README --flip"),

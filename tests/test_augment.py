@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from mmdc_lib.augment import augment_batch, clean_view, color_jitter, random_grayscale
+from mmdc_lib.augment import apply_view, augment_batch, clean_view, color_jitter, draw_view_params, random_grayscale
 from mmdc_lib.config import AugmentConfig, preset
 
 
@@ -70,10 +70,33 @@ def test_rotation_degrees_changes_images_but_zero_does_not(batch):
     assert not torch.allclose(turned, still, atol=1e-2)
 
 
+def test_square_crops_draw_no_aspect_so_earlier_runs_keep_their_random_stream(batch):
+    square = AugmentConfig(crop_scale=(0.8, 1.2), translate=0.2, rotation_degrees=25.0)
+    params = draw_view_params(6, square, torch.Generator().manual_seed(0), 12)
+    assert "aspect" not in params
+    stretched = dataclasses.replace(square, aspect_ratio=(0.5, 2.0))
+    drawn = draw_view_params(6, stretched, torch.Generator().manual_seed(0), 12)
+    assert all(torch.equal(drawn[key], params[key]) for key in params)  # the ratios are drawn after the rest
+    assert ((drawn["aspect"] >= 0.5) & (drawn["aspect"] <= 2.0)).all()
+
+
+def test_aspect_ratio_two_makes_a_bar_half_as_wide_and_taller_with_the_same_area():
+    bar = torch.zeros(1, 1, 20, 20, dtype=torch.uint8)
+    bar[..., 6:14, 8:12] = 255  # 8 rows x 4 columns
+    config = AugmentConfig(aspect_ratio=(0.5, 2.0))
+    params = draw_view_params(1, config, torch.Generator().manual_seed(0), 20)
+    params["aspect"] = torch.tensor([2.0])  # a crop sqrt(2) wider and sqrt(2) shorter than the image
+    ink = apply_view(bar, 20, config, params)[0, 0] > 0.5
+    columns, rows = ink.any(dim=0).sum().item(), ink.any(dim=1).sum().item()
+    assert columns < 4 and rows > 8
+    params["aspect"] = torch.tensor([1.0])
+    assert torch.allclose(apply_view(bar, 20, config, params), clean_view(bar, 20), atol=1e-5)
+
+
 # --- the authors' pipeline, checked against torchvision -----------------------------
 import torchvision.transforms.functional as TF
 
-from mmdc_lib.augment import apply_view, draw_view_params, shift_hue
+from mmdc_lib.augment import shift_hue
 
 
 def test_whole_pixel_crop_and_resize_equal_interpolate_on_the_crop():

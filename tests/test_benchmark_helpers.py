@@ -21,3 +21,30 @@ def test_the_consensus_restart_agrees_most_with_the_others_its_own_diagonal_left
 def test_consensus_restart_names_a_matrix_that_is_not_square(agreement):
     with pytest.raises(ValueError, match=r"agreement should be a square \(R, R\) matrix with R >= 1, got shape"):
         consensus_restart(agreement)
+
+
+def test_fashion_study_settings_are_read_as_json_and_change_only_the_named_preset_setting():
+    from fashion_mnist import parse_setting, setting_text, study_preset
+
+    settings = dict(parse_setting(text) for text in ["epochs=30", "lr_milestones=[24]", "mse_reduction=mean",
+                                                      "augment.aspect_ratio=[0.75,1.3333333333333333]"])
+    assert settings == {"epochs": 30, "lr_milestones": (24,), "mse_reduction": "mean", "augment.aspect_ratio": (0.75, 4 / 3)}
+    config = study_preset(None, settings)
+    assert (config.epochs, config.lr_milestones, config.mse_reduction, config.augment.aspect_ratio) == (30, (24,), "mean", (0.75, 4 / 3))
+    assert study_preset().augment.aspect_ratio == (1.0, 1.0)  # the preset itself is untouched
+    assert "-".join(setting_text(v) for v in settings.values()) == "30-24-mean-0.75-1.33"
+
+
+@pytest.mark.parametrize("text, message", [("epochs", "expected KEY=VALUE"), ("=3", "expected KEY=VALUE")])
+def test_a_fashion_study_setting_without_key_and_value_is_named(text, message):
+    from fashion_mnist import parse_setting
+
+    with pytest.raises(SystemExit, match=message):
+        parse_setting(text)
+
+
+def test_a_fashion_study_setting_the_preset_lacks_is_named():
+    from fashion_mnist import study_preset
+
+    with pytest.raises(SystemExit, match="the preset has no setting 'epoch'"):
+        study_preset(None, {"epoch": 30})

@@ -11,6 +11,14 @@ def test_every_preset_is_valid_and_survives_a_json_round_trip(name):
     assert MMDCConfig.from_dict(json.loads(config.to_json())) == config
 
 
+def test_an_aspect_ratio_range_survives_a_json_round_trip_as_a_tuple():
+    config = preset("fashion-mnist")
+    config.augment.aspect_ratio = [0.75, 4 / 3]
+    config.validate()
+    assert config.augment.aspect_ratio == (0.75, 4 / 3)
+    assert MMDCConfig.from_dict(json.loads(config.to_json())) == config
+
+
 def test_published_resnet_presets_match_the_authors_settings():
     cifar = preset("cifar10")
     assert (cifar.network, cifar.epochs, cifar.lr_milestones, cifar.lr_gamma, cifar.refine_epoch) == ("resnet18", 400, (300,), 0.2, 350)
@@ -58,6 +66,11 @@ from mmdc_lib.config import AugmentConfig
         ({"assignment": "greedy"}, ValueError, r"assignment='greedy' should be one of \('hungarian', 'nearest', 'fixed'\)"),
         ({"augment": AugmentConfig(crop_scale=(-0.5, 1.0))}, ValueError, r"crop_scale\[0\]=-0.5 should be a finite number > 0"),
         ({"augment": AugmentConfig(crop_scale=(1.0, 0.5))}, ValueError, r"crop_scale=\(1.0, 0.5\) should be ordered"),
+        ({"augment": AugmentConfig(aspect_ratio=(1.5, 0.75))}, ValueError, r"aspect_ratio=\(1.5, 0.75\) should be ordered"),
+        ({"augment": AugmentConfig(aspect_ratio=(0.0, 1.0))}, ValueError, r"aspect_ratio\[0\]=0.0 should be a finite number > 0"),
+        ({"augment": AugmentConfig(aspect_ratio=1.2)}, TypeError, r"aspect_ratio should be a pair \(low, high\), got 1.2"),
+        ({"augment": AugmentConfig(crop_sizes=(0.5,), eval_crop=0.5, aspect_ratio=(0.75, 1.25))}, ValueError,
+         r"aspect_ratio=\(0.75, 1.25\) applies to our pipeline only"),
         ({"augment": AugmentConfig(grayscale_p=1.5)}, ValueError, "grayscale_p=1.5 should be a finite number >= 0 and <= 1"),
         ({"augment": AugmentConfig(color_jitter=(0.4, 0.4, 0.4, 0.9))}, ValueError, "hue=0.9 should be <= 0.5"),
         ({"augment": AugmentConfig(color_jitter=(0.4, -0.4, 0.4, 0.1))}, ValueError, "color_jitter contrast=-0.4 should be"),

@@ -2,6 +2,7 @@
 save results."""
 from __future__ import annotations
 
+import ast
 import json
 import os
 import platform
@@ -34,6 +35,18 @@ def machine() -> dict:
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "commit": provenance()["commit"],  # the code that made the figures ("+changes": uncommitted edits)
     }
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """A study's ``KEY=VALUE``: VALUE as a Python literal (numbers, True, a list or tuple as a tuple), else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"{text!r}: expected KEY=VALUE, e.g. epochs=30")
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value  # a plain string, e.g. means=orthogonal
+    return key, tuple(parsed) if isinstance(parsed, list) else parsed
 
 
 def run_training(args: list[str], out: Path) -> dict:

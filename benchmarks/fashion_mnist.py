@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, machine, pixel_baselines, save, summary, train_scored
+from common import RESULTS, machine, parse_setting, pixel_baselines, save, summary, train_scored
 
 from mmdc_lib.config import preset, with_warmup
 from mmdc_lib.data import load_dataset
@@ -33,17 +33,6 @@ from mmdc_lib.estimator import images_to_uint8_nchw, kept_restart, restart_seeds
 from mmdc_lib.step import resolve_device
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
-
-
-def parse_setting(text: str) -> tuple[str, object]:
-    """``--set KEY=VALUE``: VALUE read as JSON (numbers, lists, true/false), else kept as a string."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise SystemExit(f"--set {text!r}: expected KEY=VALUE, e.g. --set epochs=30")
-    try:
-        return key, tuple(json.loads(value)) if value.startswith("[") else json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 def setting_text(value) -> str:
@@ -144,7 +133,7 @@ def main() -> None:
                         help="a study: rotation-only epochs before the preset's schedule (saved as fashion_mnist_warmup-W.*)")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="a study: change one preset setting, e.g. --set epochs=30 --set 'lr_milestones=[24]' "
-                        "or --set 'augment.aspect_ratio=[0.75,1.333]' "
+                        "or --set 'augment.aspect_ratio=(0.75,1.333)' "
                         "(saved as fashion_mnist_KEY-VALUE.*)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--keep-dir", type=Path, default=None, help="save each restart's labels and embeddings here")

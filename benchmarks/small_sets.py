@@ -28,13 +28,12 @@ figures are then saved as ``results/small_sets_<settings>.*``, never over the de
 from __future__ import annotations
 
 import argparse
-import ast
 import colorsys
 import time
 from pathlib import Path
 
 import numpy as np
-from common import machine, save
+from common import machine, parse_setting, save
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.datasets import load_sample_images
 
@@ -108,13 +107,7 @@ def main() -> int:
     parser.add_argument("--mmdc", nargs="+", default=[], metavar="KEY=VALUE", help="estimator settings other than the defaults")
     parser.add_argument("--tag", default="", help="suffix of the results' file name")
     args = parser.parse_args()
-    settings = {}
-    for item in args.mmdc:
-        key, _, value = item.partition("=")
-        try:
-            settings[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            settings[key] = value  # a plain string, e.g. means=orthogonal
+    settings = dict(parse_setting(item) for item in args.mmdc)
     rows, skipped = [], []
     for name in args.sets:
         if name.startswith("fashion") and not FASHION.is_dir():

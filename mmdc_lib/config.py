@@ -319,7 +319,7 @@ def _digits() -> MMDCConfig:
     At 8x8 a run is 2-3x cheaper than upsampled to 16x16 and no worse (benchmarks/digits.py). 80 epochs
     rather than 40: ACC 0.964 ± 0.010 against 0.948 ± 0.013 over seeds 0-4 (120 epochs: 0.962), about 30 s
     a run on 2 CPU cores (benchmarks/results/digits_epochs-*.md; chosen by ACC on the digits' labels).
-    None of 14 one-setting changes (batch, lr, rotation weight, summed or mean MSE, sigma, d, refinement,
+    None of 13 one-setting changes (batch, lr, rotation weight, summed or mean MSE, sigma, d, refinement,
     input size, augmentation, crop aspect ratio) has a higher mean over seeds 0-4 (digits_study_*.md).
     """
     return MMDCConfig(

@@ -23,21 +23,23 @@ def test_consensus_restart_names_a_matrix_that_is_not_square(agreement):
         consensus_restart(agreement)
 
 
-def test_fashion_study_settings_are_read_as_json_and_change_only_the_named_preset_setting():
-    from fashion_mnist import parse_setting, setting_text, study_preset
+def test_fashion_study_settings_are_read_as_literals_and_change_only_the_named_preset_setting():
+    from common import parse_setting
+    from fashion_mnist import setting_text, study_preset
 
     settings = dict(parse_setting(text) for text in ["epochs=30", "lr_milestones=[24]", "mse_reduction=mean",
-                                                      "augment.aspect_ratio=[0.75,1.3333333333333333]"])
+                                                      "augment.aspect_ratio=(0.75,1.3333333333333333)"])
     assert settings == {"epochs": 30, "lr_milestones": (24,), "mse_reduction": "mean", "augment.aspect_ratio": (0.75, 4 / 3)}
     config = study_preset(None, settings)
     assert (config.epochs, config.lr_milestones, config.mse_reduction, config.augment.aspect_ratio) == (30, (24,), "mean", (0.75, 4 / 3))
     assert study_preset().augment.aspect_ratio == (1.0, 1.0)  # the preset itself is untouched
+    assert parse_setting("means=orthogonal") == ("means", "orthogonal")  # a plain string
     assert "-".join(setting_text(v) for v in settings.values()) == "30-24-mean-0.75-1.33"
 
 
 @pytest.mark.parametrize("text, message", [("epochs", "expected KEY=VALUE"), ("=3", "expected KEY=VALUE")])
-def test_a_fashion_study_setting_without_key_and_value_is_named(text, message):
-    from fashion_mnist import parse_setting
+def test_a_study_setting_without_key_and_value_is_named(text, message):
+    from common import parse_setting
 
     with pytest.raises(SystemExit, match=message):
         parse_setting(text)

@@ -40,13 +40,18 @@ def machine() -> dict:
 def parse_setting(text: str) -> tuple[str, object]:
     """A study's ``KEY=VALUE``: VALUE as a Python literal (numbers, True, a list or tuple as a tuple), else a string."""
     key, sep, value = text.partition("=")
-    if not sep or not key:
+    if not sep or not key or not value:
         raise SystemExit(f"{text!r}: expected KEY=VALUE, e.g. epochs=30")
     try:
         parsed = ast.literal_eval(value)
     except (ValueError, SyntaxError):
         return key, value  # a plain string, e.g. means=orthogonal
     return key, tuple(parsed) if isinstance(parsed, list) else parsed
+
+
+def embedding_ensemble(embeddings: list[np.ndarray], n_clusters: int, seed: int) -> np.ndarray:
+    """k-means (10 starts) on several trainings' embeddings side by side: (N, d) each -> labels (N,)."""
+    return KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(np.concatenate(embeddings, axis=1))
 
 
 def run_training(args: list[str], out: Path) -> dict:

@@ -17,8 +17,7 @@ import argparse
 import statistics
 
 import numpy as np
-from common import machine, save, train_scored
-from sklearn.cluster import KMeans
+from common import embedding_ensemble, machine, save, train_scored
 from sklearn.metrics import calinski_harabasz_score
 
 from mmdc_lib.config import preset
@@ -47,12 +46,9 @@ def main() -> int:
                               "ch": calinski_harabasz_score(embeddings, result.labels)})
             seconds.append(record["seconds"])
 
-        def ensemble(count: int) -> np.ndarray:
-            side_by_side = np.concatenate([t["embeddings"] for t in trainings[:count]], axis=1)
-            return KMeans(10, n_init=10, random_state=seed).fit_predict(side_by_side)
-
         partitions = {"first": trainings[0]["labels"], "second": trainings[1]["labels"], "third": trainings[2]["labels"],
-                      "ensemble of 2": ensemble(2), "ensemble of 3": ensemble(3),
+                      "ensemble of 2": embedding_ensemble([t["embeddings"] for t in trainings[:2]], 10, seed),
+                      "ensemble of 3": embedding_ensemble([t["embeddings"] for t in trainings], 10, seed),
                       "lowest fit of 3": trainings[int(np.argmin([t["fit"] for t in trainings]))]["labels"],
                       "highest CH of 3": trainings[int(np.argmax([t["ch"] for t in trainings]))]["labels"]}
         rows[seed] = {rule: evaluate_clustering(data.labels, labels).acc for rule, labels in partitions.items()}

@@ -9,6 +9,7 @@ Usage: python benchmarks/digits_study.py [--seeds 0 1 2 3 4] [--variants preset 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 
 from common import machine, save, summary, train_scored
@@ -33,7 +34,7 @@ VARIANTS = {
     "refine from 60": {"refine_epoch": 60},
     "input 12": {"input_size": 12},
     "weaker augmentation": {"augment": AugmentConfig(crop_scale=(0.9, 1.1), translate=0.1, rotation_degrees=15.0)},
-    "aspect 3/4-4/3": {"augment": AugmentConfig(crop_scale=(0.8, 1.2), translate=0.2, rotation_degrees=25.0, aspect_ratio=(3 / 4, 4 / 3))},
+    "aspect 3/4-4/3": {"augment": dataclasses.replace(preset("digits").augment, aspect_ratio=(3 / 4, 4 / 3))},
 }
 
 

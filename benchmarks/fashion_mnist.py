@@ -39,7 +39,7 @@ def setting_text(value) -> str:
     """A setting's value in a file name: numbers as %g, tuples joined by '-'."""
     if isinstance(value, tuple):
         return "-".join(setting_text(v) for v in value)
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def study_preset(warmup_epochs: int | None = None, settings: dict | None = None):

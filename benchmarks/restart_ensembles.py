@@ -10,7 +10,9 @@ For each seed's restarts (labels and embeddings of every restart, as the benchma
 - ensemble of embeddings: k-means on the restarts' embeddings side by side, (N, R*d).
 
 No rule sees a label; ACC, NMI and ARI use them only to score. Nothing here is trained: the restarts are read.
-Usage: python benchmarks/restart_ensembles.py DIR [--data-dir /usr/share/datasets/fashion-mnist]
+``--class-splits``: instead, for every restart, each class's two largest clusters (how the weaker partitions
+split a class), saved as ``restart_class_splits_fashion-mnist.*``.
+Usage: python benchmarks/restart_ensembles.py DIR [--class-splits] [--data-dir /usr/share/datasets/fashion-mnist]
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-from common import machine, save
+from common import embedding_ensemble, machine, save
 from restart_rules import agreement_matrix, consensus_restart
 from sklearn.cluster import KMeans
 
@@ -37,19 +39,37 @@ def choices(restarts: list[dict], k: int, seed: int) -> dict[str, np.ndarray]:
     sizes = [np.bincount(p, minlength=k) for p in partitions]
     agreement = agreement_matrix(partitions)
     onehot = np.concatenate([np.eye(k, dtype=np.float32)[p] for p in partitions], axis=1)
-    embeddings = np.concatenate([r["embeddings"] for r in restarts], axis=1)
     return {
         "first": partitions[0],
         "kept": partitions[kept_restart([r["fit"] for r in restarts], sizes)],
         "consensus": partitions[consensus_restart(agreement)],
         "ensemble of partitions": KMeans(k, n_init=10, random_state=seed).fit_predict(onehot),
-        "ensemble of embeddings": KMeans(k, n_init=10, random_state=seed).fit_predict(embeddings),
+        "ensemble of embeddings": embedding_ensemble([r["embeddings"] for r in restarts], k, seed),
     }
+
+
+def class_splits(by_seed: dict[int, list[dict]], labels: np.ndarray, class_names: list[str], keep_dir: Path) -> int:
+    """Each restart's ACC and, per class, its images in the class's largest and second-largest cluster."""
+    k = len(class_names)
+    lines = ["# How each restart splits each class: Fashion-MNIST, images of the class in its largest / second-largest "
+             "cluster", "", f"Restarts read from `{keep_dir}`; labels only to score.", "",
+             "| restart | ACC | " + " | ".join(class_names) + " |", "|---|---|" + "---|" * k]
+    payload = {"machine": machine(), "keep_dir": str(keep_dir), "restarts": []}
+    for seed, restarts in sorted(by_seed.items()):
+        for restart in restarts:
+            counts = [np.sort(np.bincount(restart["labels"][labels == c], minlength=k))[::-1][:2].tolist() for c in range(k)]
+            acc = evaluate_clustering(labels, restart["labels"]).acc
+            payload["restarts"].append({"seed": seed, "restart": restart["restart"], "acc": acc, "largest_two": counts})
+            lines.append(f"| seed {seed}, {restart['restart']} | {acc:.3f} | " + " | ".join(f"{a} / {b}" for a, b in counts) + " |")
+    lines += ["", f"Machine: {machine()}"]
+    save("restart_class_splits_fashion-mnist", payload, lines)
+    return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("keep_dir", type=Path)
+    parser.add_argument("--class-splits", action="store_true", help="only tabulate how each restart splits each class")
     parser.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     args = parser.parse_args()
     data = load_dataset("fashion-mnist", args.data_dir, download=False)
@@ -62,6 +82,8 @@ def main() -> int:
                                              "embeddings": saved["embeddings"], "fit": float(saved["fit"])})
     if not by_seed:
         raise SystemExit(f"no seed*_restart*.npz files in {args.keep_dir}: run fashion_mnist.py --keep-dir {args.keep_dir}")
+    if args.class_splits:
+        return class_splits(by_seed, data.labels, data.class_names, args.keep_dir)
     rows = {}
     for seed, restarts in sorted(by_seed.items()):
         order = restart_seeds(seed, len(restarts))  # the order the run trained them in, the seed's own first

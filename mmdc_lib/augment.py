@@ -70,9 +70,7 @@ def draw_view_params(n: int, config: AugmentConfig, generator: Optional[torch.Ge
         params["offset"] = (torch.rand(n, 2, generator=generator) * room).floor().long()
     else:
         params["scale"] = _uniform(*config.crop_scale, n, generator)  # crop side, fraction of the image side
-        # A crop smaller than the image may sit anywhere inside it; `translate` adds a further shift.
-        max_shift = config.translate + (1.0 - params["scale"]).clamp(min=0) / 2
-        params["shift"] = (2 * torch.rand(n, 2, generator=generator) - 1) * max_shift[:, None] * 2  # coords span 2
+        params["shift"] = 2 * torch.rand(n, 2, generator=generator) - 1  # in [-1, 1]; scaled at the end
     params["angle"] = _uniform(-config.rotation_degrees, config.rotation_degrees, n, generator) * (math.pi / 180)
     params["flip"] = torch.rand(n, generator=generator) < 0.5 if config.hflip else torch.zeros(n, dtype=torch.bool)
     if config.color_jitter is not None:
@@ -86,10 +84,25 @@ def draw_view_params(n: int, config: AugmentConfig, generator: Optional[torch.Ge
         params["jitter_order"] = torch.rand(n, 4, generator=generator).argsort(dim=1)  # as torchvision: random order
     if config.grayscale_p > 0:
         params["gray"] = torch.rand(n, generator=generator) < config.grayscale_p
-    if config.aspect_ratio != (1.0, 1.0):  # drawn last and only when asked: square-crop runs keep their stream
+    if tuple(config.aspect_ratio) != (1.0, 1.0):  # drawn last and only when asked: square crops keep their stream
         log_low, log_high = math.log(config.aspect_ratio[0]), math.log(config.aspect_ratio[1])
         params["aspect"] = _uniform(log_low, log_high, n, generator).exp()
+    if not config.authors_pipeline:
+        # A crop narrower than the image may sit anywhere inside it along that side; `translate` adds a
+        # further shift. Sides (n, 1) for square crops, (n, 2) = (width, height) with an aspect ratio.
+        sides = crop_sides(params)
+        params["shift"] = params["shift"] * (config.translate + (1.0 - sides).clamp(min=0) / 2) * 2  # coords span 2
     return params
+
+
+def crop_sides(params: Params) -> torch.Tensor:
+    """The crop's sides as fractions of the image side: (n, 1) for square crops, (n, 2) = (width, height)
+    with an aspect ratio r (width scale * sqrt(r), height scale / sqrt(r): the square crop's area)."""
+    scale = params["scale"][:, None]
+    if "aspect" not in params:
+        return scale
+    stretch = params["aspect"].sqrt()[:, None]
+    return torch.cat([scale * stretch, scale / stretch], dim=1)
 
 
 def params_to(params: Params, device: torch.device | str) -> Params:
@@ -110,19 +123,16 @@ def _resample(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
 
 def _affine_grid(images: torch.Tensor, size: int, params: Params) -> torch.Tensor:
     """Our pipeline: zoom/crop, shift, rotation and flip as one affine map per image."""
-    scale, shift, angle = params["scale"], params["shift"], params["angle"]
-    flip = 1.0 - 2.0 * params["flip"].to(scale.dtype)
-    if "aspect" in params:  # a crop of width scale * sqrt(r) and height scale / sqrt(r), same area
-        stretch = params["aspect"].sqrt()
-        cos, sin = torch.cos(angle), torch.sin(angle)
-        width, height = scale * stretch * flip, scale / stretch
-        theta = torch.stack([torch.stack([cos * width, -sin * height, shift[:, 0]], dim=1),
-                             torch.stack([sin * width, cos * height, shift[:, 1]], dim=1)], dim=1)
-        return F.affine_grid(theta, [images.shape[0], images.shape[1], size, size], align_corners=False)
-    cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
-    theta = torch.stack(
-        [torch.stack([cos * flip, -sin, shift[:, 0]], dim=1), torch.stack([sin * flip, cos, shift[:, 1]], dim=1)], dim=1
-    )
+    shift, angle = params["shift"], params["angle"]
+    flip = 1.0 - 2.0 * params["flip"].to(shift.dtype)
+    sides = crop_sides(params)
+    width, height = sides[:, 0], sides[:, -1]
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # output -> input: flip, rotate, then the crop's sides along the image's axes (a crop resized to a square,
+    # then rotated and flipped, as torchvision's RandomResizedCrop before its rotation). Square crops: the same
+    # numbers as scale * rotation.
+    theta = torch.stack([torch.stack([width * cos * flip, -width * sin, shift[:, 0]], dim=1),
+                         torch.stack([height * sin * flip, height * cos, shift[:, 1]], dim=1)], dim=1)
     return F.affine_grid(theta, [images.shape[0], images.shape[1], size, size], align_corners=False)
 
 

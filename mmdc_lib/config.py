@@ -233,7 +233,7 @@ def with_defaults(values: dict[str, Any]) -> dict[str, Any]:
     A run saved before a setting existed (e.g. ``assignment``) then still resumes and still counts as finished:
     it ran with what is now that setting's default.
     """
-    defaults = MMDCConfig().to_dict()
+    defaults = json.loads(MMDCConfig().to_json())  # as saved: tuples are lists, so a filled-in default compares equal
     filled = {**defaults, **values}
     filled["augment"] = {**defaults["augment"], **(values.get("augment") or {})}
     return filled
@@ -353,7 +353,7 @@ def _fashion_mnist() -> MMDCConfig:
     fashion_mnist_n-init-3.md). A rotation-only warm-up (``warmup_epochs=5``, 20 epochs) was ahead on 4 of
     5 seeds of the subset (0.680 against 0.628; 20 epochs against 15) but behind on all 3 seeds of the full
     set (0.606 against 0.674; fashion_settle_10000_warmup_summary.md, fashion_mnist_warmup-5.md): not taken.
-    Crops of a random aspect ratio (3/4 to 4/3) on the full set: 0.639 (fashion_mnist_aspect_ratio-0.75-1.33.md):
+    Crops of a random aspect ratio (3/4 to 4/3) on the full set: 0.639 (fashion_mnist_aspect_ratio-0.75-1.33333.md):
     not taken.
     """
     return MMDCConfig(

@@ -70,27 +70,57 @@ def test_rotation_degrees_changes_images_but_zero_does_not(batch):
     assert not torch.allclose(turned, still, atol=1e-2)
 
 
-def test_square_crops_draw_no_aspect_so_earlier_runs_keep_their_random_stream(batch):
+def test_square_crops_draw_no_aspect_so_earlier_runs_keep_their_random_stream():
     square = AugmentConfig(crop_scale=(0.8, 1.2), translate=0.2, rotation_degrees=25.0)
     params = draw_view_params(6, square, torch.Generator().manual_seed(0), 12)
     assert "aspect" not in params
     stretched = dataclasses.replace(square, aspect_ratio=(0.5, 2.0))
     drawn = draw_view_params(6, stretched, torch.Generator().manual_seed(0), 12)
-    assert all(torch.equal(drawn[key], params[key]) for key in params)  # the ratios are drawn after the rest
+    assert all(torch.equal(drawn[key], params[key]) for key in params if key != "shift")  # ratios drawn last
     assert ((drawn["aspect"] >= 0.5) & (drawn["aspect"] <= 2.0)).all()
+    assert torch.equal(drawn["shift"].sign(), params["shift"].sign())  # the same draws, scaled per side
 
 
-def test_aspect_ratio_two_makes_a_bar_half_as_wide_and_taller_with_the_same_area():
+def _bar_view(aspect: float, degrees: float) -> torch.Tensor:
+    """A centred bar of 8 rows x 4 columns in a 20 x 20 image, viewed with one aspect ratio and angle."""
     bar = torch.zeros(1, 1, 20, 20, dtype=torch.uint8)
-    bar[..., 6:14, 8:12] = 255  # 8 rows x 4 columns
+    bar[..., 6:14, 8:12] = 255
     config = AugmentConfig(aspect_ratio=(0.5, 2.0))
     params = draw_view_params(1, config, torch.Generator().manual_seed(0), 20)
-    params["aspect"] = torch.tensor([2.0])  # a crop sqrt(2) wider and sqrt(2) shorter than the image
-    ink = apply_view(bar, 20, config, params)[0, 0] > 0.5
-    columns, rows = ink.any(dim=0).sum().item(), ink.any(dim=1).sum().item()
-    assert columns < 4 and rows > 8
-    params["aspect"] = torch.tensor([1.0])
-    assert torch.allclose(apply_view(bar, 20, config, params), clean_view(bar, 20), atol=1e-5)
+    params["aspect"], params["angle"] = torch.tensor([aspect]), torch.tensor([math.radians(degrees)])
+    params["shift"] = torch.zeros(1, 2)  # centred (the drawn shift fits the drawn ratio, not this one)
+    return apply_view(bar, 20, config, params)[0, 0]
+
+
+def _ink_extent(view: torch.Tensor) -> tuple[float, float]:
+    """(rows, columns) of a view, counted as ink mass over its brightest row and column."""
+    return (view.sum() / view.sum(dim=1).max()).item(), (view.sum() / view.sum(dim=0).max()).item()
+
+
+def test_aspect_ratio_two_stretches_a_bar_by_two_in_height_over_width_keeping_its_area():
+    square = _bar_view(1.0, 0.0)
+    assert torch.equal(square > 0.5, (torch.arange(20)[:, None] - 9.5).abs().lt(4) & (torch.arange(20) - 9.5).abs().lt(2))
+    rows, columns = _ink_extent(square)
+    assert (rows, columns) == pytest.approx((8, 4), abs=0.01)
+    stretched = _bar_view(2.0, 0.0)
+    rows2, columns2 = _ink_extent(stretched)
+    assert rows2 / columns2 == pytest.approx(2 * rows / columns, rel=0.1)  # a crop sqrt(2) wider, sqrt(2) shorter
+    assert stretched.sum().item() == pytest.approx(32, rel=0.1)  # the same area of ink (bilinear edges aside)
+
+
+def test_a_stretched_crop_shifts_only_along_the_side_where_it_is_narrower_than_the_image():
+    config = AugmentConfig(aspect_ratio=(2.0, 2.0))  # width sqrt(2) of the image, height 1/sqrt(2)
+    shift = draw_view_params(256, config, torch.Generator().manual_seed(0), 20)["shift"]
+    assert torch.equal(shift[:, 0], torch.zeros(256))  # wider than the image: centred
+    room = (1 - 2 ** -0.5) / 2 * 2  # half the spare height, in coordinates spanning 2
+    assert shift[:, 1].abs().max() <= room + 1e-6 and shift[:, 1].abs().max() > 0.9 * room
+
+
+def test_the_crop_is_stretched_along_the_images_axes_before_the_rotation():
+    # stretched first (about 11.3 rows x 2.8 columns), then turned a quarter: about 2.8 rows x 11.3 columns.
+    rows, columns = _ink_extent(_bar_view(2.0, 90.0))
+    assert columns > 8 * 1.2 and rows < 4 / 1.2
+    # the other order (turned, then stretched along the view's axes) would give about 5.7 x 5.7.
 
 
 # --- the authors' pipeline, checked against torchvision -----------------------------

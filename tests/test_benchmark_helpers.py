@@ -34,10 +34,11 @@ def test_fashion_study_settings_are_read_as_literals_and_change_only_the_named_p
     assert (config.epochs, config.lr_milestones, config.mse_reduction, config.augment.aspect_ratio) == (30, (24,), "mean", (0.75, 4 / 3))
     assert study_preset().augment.aspect_ratio == (1.0, 1.0)  # the preset itself is untouched
     assert parse_setting("means=orthogonal") == ("means", "orthogonal")  # a plain string
-    assert "-".join(setting_text(v) for v in settings.values()) == "30-24-mean-0.75-1.33"
+    assert "-".join(setting_text(v) for v in settings.values()) == "30-24-mean-0.75-1.33333"
 
 
-@pytest.mark.parametrize("text, message", [("epochs", "expected KEY=VALUE"), ("=3", "expected KEY=VALUE")])
+@pytest.mark.parametrize("text, message", [("epochs", "expected KEY=VALUE"), ("=3", "expected KEY=VALUE"),
+                                           ("epochs=", "expected KEY=VALUE")])
 def test_a_study_setting_without_key_and_value_is_named(text, message):
     from common import parse_setting
 

@@ -27,10 +27,12 @@ class AugmentConfig:
 
     Ours (``crop_sizes`` empty): one affine resample of each image, a random crop
     of side ``crop_scale`` (fractions of the image side, 1.0 = whole image, > 1
-    zooms out; a crop smaller than the image lies anywhere inside it and
-    ``translate`` shifts it by up to that much more), a rotation of up to
-    ``rotation_degrees`` and a flip, resized to the input size (sub-pixel
-    positions, zero padding); then colour jitter and grayscale on that view.
+    zooms out; with ``aspect_ratio`` a rectangle of the same area, its width over
+    height drawn log-uniformly; a crop narrower than the image along a side lies
+    anywhere inside it there, and ``translate`` shifts it by up to that much more),
+    resized to a square, then a rotation of up to ``rotation_degrees`` and a flip,
+    at the input size (sub-pixel positions, zero padding); then colour jitter and
+    grayscale on that view.
 
     The authors' (``crop_sizes`` set; torchvision's transforms in guysrn/mmdc,
     ``data_handling/transforms.py``): colour jitter (its four parts in a random

@@ -133,7 +133,7 @@ def main() -> None:
                         help="a study: rotation-only epochs before the preset's schedule (saved as fashion_mnist_warmup-W.*)")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="a study: change one preset setting, e.g. --set epochs=30 --set 'lr_milestones=[24]' "
-                        "or --set 'augment.aspect_ratio=(0.75,1.333)' "
+                        "or --set 'augment.aspect_ratio=[0.75,1.3333333333333333]' "
                         "(saved as fashion_mnist_KEY-VALUE.*)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--keep-dir", type=Path, default=None, help="save each restart's labels and embeddings here")

@@ -355,7 +355,8 @@ def _fashion_mnist() -> MMDCConfig:
     fashion_mnist_n-init-3.md). A rotation-only warm-up (``warmup_epochs=5``, 20 epochs) was ahead on 4 of
     5 seeds of the subset (0.680 against 0.628; 20 epochs against 15) but behind on all 3 seeds of the full
     set (0.606 against 0.674; fashion_settle_10000_warmup_summary.md, fashion_mnist_warmup-5.md): not taken.
-    On the full set crops of a random aspect ratio (3/4 to 4/3) reached 0.639 and 30 epochs 0.674
+    On the full set crops of a random aspect ratio (3/4 to 4/3; stretched after the rotation, as the code then
+    did) reached 0.639 and 30 epochs 0.674
     (fashion_mnist_aspect_ratio-0.75-1.33333.md, fashion_mnist_epochs-30_lr_milestones-24.md): not taken.
     """
     return MMDCConfig(

@@ -81,6 +81,16 @@ def test_square_crops_draw_no_aspect_so_earlier_runs_keep_their_random_stream():
     assert torch.equal(drawn["shift"].sign(), params["shift"].sign())  # the same draws, scaled per side
 
 
+def test_square_crops_shift_within_the_spare_side_plus_translate_as_before():
+    config = AugmentConfig(crop_scale=(0.6, 1.2), translate=0.2, rotation_degrees=25.0)
+    params = draw_view_params(64, config, torch.Generator().manual_seed(5), 12)
+    replay = torch.Generator().manual_seed(5)
+    scale = 0.6 + (1.2 - 0.6) * torch.rand(64, generator=replay)
+    unit = 2 * torch.rand(64, 2, generator=replay) - 1
+    assert torch.equal(params["scale"], scale)
+    assert torch.equal(params["shift"], unit * (0.2 + (1.0 - scale[:, None]).clamp(min=0) / 2) * 2)
+
+
 def _bar_view(aspect: float, degrees: float) -> torch.Tensor:
     """A centred bar of 8 rows x 4 columns in a 20 x 20 image, viewed with one aspect ratio and angle."""
     bar = torch.zeros(1, 1, 20, 20, dtype=torch.uint8)

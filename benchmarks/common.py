@@ -49,6 +49,16 @@ def parse_setting(text: str) -> tuple[str, object]:
     return key, tuple(parsed) if isinstance(parsed, list) else parsed
 
 
+def change_settings(config, settings: dict):
+    """``config`` (an MMDCConfig) with a study's settings changed in place; ``augment.X`` names an augmentation setting."""
+    for key, value in settings.items():
+        owner, name = (config.augment, key[len("augment."):]) if key.startswith("augment.") else (config, key)
+        if not hasattr(owner, name):
+            raise SystemExit(f"{key}=...: the preset has no setting {key!r}")
+        setattr(owner, name, value)
+    return config
+
+
 def embedding_ensemble(embeddings: list[np.ndarray], n_clusters: int, seed: int) -> np.ndarray:
     """k-means (10 starts) on several trainings' embeddings side by side: (N, d) each -> labels (N,)."""
     return KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(np.concatenate(embeddings, axis=1))

@@ -12,7 +12,7 @@ import argparse
 import dataclasses
 import statistics
 
-from common import machine, save, summary, train_scored
+from common import change_settings, machine, save, summary, train_scored
 
 from mmdc_lib.config import AugmentConfig, preset
 from mmdc_lib.data import load_digits_images
@@ -50,10 +50,7 @@ def main() -> int:
     for name in args.variants:
         runs = []
         for seed in args.seeds:
-            config = preset("digits")
-            config.seed = seed
-            for key, value in VARIANTS[name].items():
-                setattr(config, key, value)
+            config = change_settings(preset("digits"), {**VARIANTS[name], "seed": seed})
             _, record = train_scored(config.validate(), images, data.labels)
             runs.append(record)
             print(f"{name:<22} seed {seed}: ACC {record['acc']:.3f} fit {record['fit']:.3f} {record['seconds']:.0f} s", flush=True)

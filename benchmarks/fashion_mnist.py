@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, machine, parse_setting, pixel_baselines, save, summary, train_scored
+from common import RESULTS, change_settings, machine, parse_setting, pixel_baselines, save, summary, train_scored
 
 from mmdc_lib.config import preset, with_warmup
 from mmdc_lib.data import load_dataset
@@ -44,13 +44,7 @@ def setting_text(value) -> str:
 
 def study_preset(warmup_epochs: int | None = None, settings: dict | None = None):
     """The preset; for a study, with a rotation-only warm-up before its schedule and/or settings changed."""
-    config = preset("fashion-mnist")
-    for key, value in (settings or {}).items():
-        owner, name = (config.augment, key[len("augment."):]) if key.startswith("augment.") else (config, key)
-        if not hasattr(owner, name):
-            raise SystemExit(f"--set {key}=...: the preset has no setting {key!r}")
-        setattr(owner, name, value)
-    config.validate()
+    config = change_settings(preset("fashion-mnist"), settings or {}).validate()
     return config if warmup_epochs is None else with_warmup(config, warmup_epochs)
 
 

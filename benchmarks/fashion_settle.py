@@ -36,7 +36,7 @@ import statistics
 import time
 from pathlib import Path
 
-from common import RESULTS, machine, save
+from common import RESULTS, change_settings, machine, save
 
 from mmdc_lib.cli import subset_indices
 from mmdc_lib.config import AugmentConfig, preset, with_warmup
@@ -123,10 +123,7 @@ def main() -> int:
     rows = []
     for name in args.variants:
         changes = VARIANTS[name]
-        config = preset("fashion-mnist")
-        config.seed = args.seed
-        for key, value in {**BASES[args.base], **changes}.items():
-            setattr(config, key, value)
+        config = change_settings(preset("fashion-mnist"), {**BASES[args.base], **changes, "seed": args.seed})
         start = time.perf_counter()
         result = Trainer(config, images, labels=labels, device="cpu", progress=False).fit()
         history = result.history

@@ -49,5 +49,5 @@ def test_a_study_setting_without_key_and_value_is_named(text, message):
 def test_a_fashion_study_setting_the_preset_lacks_is_named():
     from fashion_mnist import study_preset
 
-    with pytest.raises(SystemExit, match="the preset has no setting 'epoch'"):
+    with pytest.raises(SystemExit, match="epoch=...: the preset has no setting 'epoch'"):
         study_preset(None, {"epoch": 30})

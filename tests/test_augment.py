@@ -28,6 +28,15 @@ def test_clean_view_of_whole_image_at_same_size_is_the_image(batch):
     assert torch.allclose(out, batch.float() / 255, atol=1e-5)
 
 
+def test_digits_preset_clean_view_is_resampled_not_the_pixels_themselves(batch):
+    # a centre crop of 0.95 at the images' own size samples between pixels, as every training view does
+    eval_crop = preset("digits").augment.eval_crop
+    out = clean_view(batch, 12, eval_crop=eval_crop)
+    assert eval_crop < 1
+    assert not torch.allclose(out, batch.float() / 255, atol=1e-3)
+    assert torch.allclose(out[..., 5:7, 5:7], batch[..., 5:7, 5:7].float() / 255, atol=0.1)  # the centre barely moves
+
+
 def test_augmentation_is_fixed_by_the_generator_seed(batch):
     config = preset("cifar10").augment
     first = augment_batch(batch, 16, config, torch.Generator().manual_seed(3))

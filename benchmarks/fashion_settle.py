@@ -20,6 +20,8 @@ no refinement), so a rerun measures the same variants:
 With ``--base current`` the variants change one setting of the preset as it is now (config.py) instead; by
 default: the preset itself, rotation weight 1 and 2 (the preset's is 0.5), 30 epochs (x0.1 at 24) instead of
 15, and input 28 (the images' own size) instead of 20 (results ``*_current.md``, seeds 10-12: ACC looked at).
+``--tag input_size`` (seed 10, ``--base current --variants preset "input 28" "input 28, clean view 0.95" "input 26"``):
+why 28 px fails to fit: there the clean view is the images' pixels exactly, where every training view is resampled.
 ``--tag warmup`` (seeds 10-14, ``--base current --variants preset "18 epochs" "rotation warm-up 3" "rotation
 warm-up 5"``): 3 or 5 epochs of the rotation task alone before the assignment starts (``warmup_epochs``),
 against the preset and 18 epochs without a warm-up; ``--summarise warmup`` tabulates the seeds. The 5-epoch
@@ -31,6 +33,7 @@ Usage: python benchmarks/fashion_settle.py [--subset 10000] [--seed 0] [--base o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import time
@@ -67,6 +70,10 @@ VARIANTS = {
     "rotation weight 2": {"rotation_weight": 2.0},
     "30 epochs": {"epochs": 30, "lr_milestones": (24,)},
     "input 28": {"input_size": 28},
+    # At 28 px (the images' own size) the clean view is their pixels exactly, where every training view is
+    # resampled; at 26 px, or with a centre crop of 0.95, the clean view is resampled too.
+    "input 26": {"input_size": 26},
+    "input 28, clean view 0.95": {"input_size": 28, "augment": dataclasses.replace(preset("fashion-mnist").augment, eval_crop=0.95)},
     # A rotation-only warm-up before the assignment starts (warmup_epochs), against the same number of epochs without.
     "18 epochs": {"epochs": 18, "lr_milestones": (15,)},
     "rotation warm-up 3": warmup_variant(3),  # 18 epochs, x0.1 at 15

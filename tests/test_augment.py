@@ -29,7 +29,7 @@ def test_clean_view_of_whole_image_at_same_size_is_the_image(batch):
 
 
 def test_digits_preset_clean_view_is_resampled_not_the_pixels_themselves(batch):
-    # a centre crop of 0.95 at the images' own size samples between pixels, as every training view does
+    # a centre crop of 0.95 at the images' own size samples between their pixels
     eval_crop = preset("digits").augment.eval_crop
     out = clean_view(batch, 12, eval_crop=eval_crop)
     assert eval_crop < 1

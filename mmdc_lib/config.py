@@ -329,8 +329,8 @@ def _digits() -> MMDCConfig:
     The clean view (the Hungarian step's input) is a centre crop of 0.95 resampled to 8 px, not the 8x8
     pixels themselves, which no training view is (each is resampled): ACC 0.964 ± 0.007 (min 0.953) against
     0.941 over seeds 0-9 on that second machine, ahead on 9 of 10 (crops of 0.9 and 1.05: 0.948, 0.946);
-    on seeds 10-19, which chose nothing, 0.958 (min 0.926) against 0.947, ahead on 6 of 10
-    (digits_study_clean_view_check.md).
+    on seeds 10-19, which chose nothing, 0.958 (min 0.926; three seeds under 0.95) against 0.947, ahead on
+    6 of 10 (digits_study_clean_view_check.md).
     Chosen by ACC, so tuned on the digits' labels; the fit score is lower with every resampled clean view
     (0.047-0.054 against 0.060), but each measures another view, so it does not rank them like for like.
     """
@@ -367,8 +367,8 @@ def _fashion_mnist() -> MMDCConfig:
     On the full set crops of a random aspect ratio (3/4 to 4/3; stretched after the rotation, as the code then
     did) reached 0.639 and 30 epochs 0.674
     (fashion_mnist_aspect_ratio-0.75-1.33333.md, fashion_mnist_epochs-30_lr_milestones-24.md): not taken.
-    At 28 px (the images' own size) the clean view is the pixels themselves and fits badly; resampled (a
-    centre crop of 0.95) it fits and ties the preset on one subset seed at 1.8x the time
+    At 28 px (the images' own size) the clean view is the pixels themselves and the clusters keep moving;
+    resampled (a centre crop of 0.95) they settle and tie the preset on one subset seed at 1.8x the time
     (fashion_settle_10000_seed10_input_size.md): not taken.
     """
     return MMDCConfig(

@@ -11,7 +11,6 @@ Usage: python benchmarks/digits_study.py [--seeds 0 1 2 3 4] [--variants preset 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 
 from common import change_settings, machine, save, summary, train_scored
@@ -36,17 +35,16 @@ VARIANTS = {
     "embedding 32": {"embedding_dim": 32},
     "refine from 60": {"refine_epoch": 60},
     "input 12": {"input_size": 12},
-    "weaker augmentation": {"augment": dataclasses.replace(preset("digits").augment, crop_scale=(0.9, 1.1), translate=0.1,
-                                                           rotation_degrees=15.0)},
-    "aspect 3/4-4/3": {"augment": dataclasses.replace(preset("digits").augment, aspect_ratio=(3 / 4, 4 / 3))},
+    "weaker augmentation": {"augment.crop_scale": (0.9, 1.1), "augment.translate": 0.1, "augment.rotation_degrees": 15.0},
+    "aspect 3/4-4/3": {"augment.aspect_ratio": (3 / 4, 4 / 3)},
     # The clean view (which the assignment and the fit score use) at the images' own 8 px is their pixels
     # exactly, where every training view is resampled: a centre crop a little in or out resamples it too.
     # The study tagged clean_view ran when the preset's clean view was the pixels (eval_crop 1); the preset
     # took 0.95 from it, so "clean view 0.95" is now the preset and "clean view 1" the setting before.
-    "clean view 1": {"augment": dataclasses.replace(preset("digits").augment, eval_crop=1.0)},
-    "clean view 0.9": {"augment": dataclasses.replace(preset("digits").augment, eval_crop=0.9)},
-    "clean view 0.95": {"augment": dataclasses.replace(preset("digits").augment, eval_crop=0.95)},
-    "clean view 1.05": {"augment": dataclasses.replace(preset("digits").augment, eval_crop=1.05)},
+    "clean view 1": {"augment.eval_crop": 1.0},
+    "clean view 0.9": {"augment.eval_crop": 0.9},
+    "clean view 0.95": {"augment.eval_crop": 0.95},
+    "clean view 1.05": {"augment.eval_crop": 1.05},
 }
 
 SCREEN = [name for name in VARIANTS if not name.startswith("clean view")]

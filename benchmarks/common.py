@@ -3,6 +3,7 @@ save results."""
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import os
 import platform
@@ -50,12 +51,17 @@ def parse_setting(text: str) -> tuple[str, object]:
 
 
 def change_settings(config, settings: dict):
-    """``config`` (an MMDCConfig) with a study's settings changed in place; ``augment.X`` names an augmentation setting."""
+    """A copy of ``config`` (an MMDCConfig) with a study's settings changed; ``augment.X`` names an augmentation setting.
+
+    A copy, values copied too, so that ``config`` and any AugmentConfig a setting shares with other variants (a
+    study's base augmentation, then changed by an ``augment.X`` key) stay as they were.
+    """
+    config = copy.deepcopy(config)
     for key, value in settings.items():
         owner, name = (config.augment, key[len("augment."):]) if key.startswith("augment.") else (config, key)
         if not hasattr(owner, name):
             raise SystemExit(f"{key}=...: the preset has no setting {key!r}")
-        setattr(owner, name, value)
+        setattr(owner, name, copy.deepcopy(value))
     return config
 
 

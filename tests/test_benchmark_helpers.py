@@ -51,3 +51,18 @@ def test_a_fashion_study_setting_the_preset_lacks_is_named():
 
     with pytest.raises(SystemExit, match="epoch=...: the preset has no setting 'epoch'"):
         study_preset(None, {"epoch": 30})
+
+
+def test_changed_settings_leave_the_base_config_and_its_shared_augmentation_untouched():
+    from common import change_settings
+
+    from mmdc_lib.config import AugmentConfig, MMDCConfig
+
+    shared = AugmentConfig(eval_crop=1.0)
+    base = MMDCConfig(augment=shared)
+    changed = change_settings(base, {"augment.eval_crop": 0.95, "epochs": 3})
+    assert (changed.augment.eval_crop, changed.epochs) == (0.95, 3)
+    assert (shared.eval_crop, base.augment is shared, base.epochs) == (1.0, True, MMDCConfig().epochs)
+    study_base = AugmentConfig(hflip=True)  # a base's augmentation set whole, then one of its settings changed
+    changed = change_settings(MMDCConfig(), {"augment": study_base, "augment.eval_crop": 0.9})
+    assert (changed.augment.eval_crop, changed.augment.hflip, study_base.eval_crop) == (0.9, True, 1.0)

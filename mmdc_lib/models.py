@@ -17,7 +17,6 @@ from typing import Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
 
 from .rotation import N_ROTATIONS
 
@@ -49,6 +48,8 @@ def vgg_backbone(in_channels: int, input_size: int) -> tuple[nn.Module, int]:
 
 def resnet18_backbone(in_channels: int, input_size: int) -> tuple[nn.Module, int]:
     """The authors' ResNet-18 for small images: 3x3 stride-1 stem, then MaxPool2d(2, stride 2, padding 1)."""
+    import torchvision  # here, not above: importing it costs every process about a second (it loads torch._dynamo)
+
     net = torchvision.models.resnet18(weights=None)
     net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
     net.maxpool = nn.MaxPool2d(kernel_size=2, stride=2, padding=1)

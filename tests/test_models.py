@@ -71,3 +71,14 @@ def test_weight_decay_applies_only_to_weights_with_more_than_one_dimension():
 def test_unknown_network_is_rejected():
     with pytest.raises(ValueError, match="unknown network 'alexnet'"):
         MMDCNet("alexnet", 3, 10)
+
+
+def test_the_library_and_its_command_line_load_torchvision_only_for_resnet18():
+    # torchvision's import loads torch._dynamo: about a second in every process (each CLI call, each test's subprocess)
+    import subprocess
+    import sys
+
+    code = ("import sys, mmdc_lib, mmdc_lib.cli; print('torchvision' in sys.modules); "
+            "from mmdc_lib.models import MMDCNet; MMDCNet('resnet18', 3, 10); print('torchvision' in sys.modules)")
+    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert printed == ["False", "True"]

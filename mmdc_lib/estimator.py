@@ -45,6 +45,10 @@ AUGMENTATIONS = {
     ),
     "none": AugmentConfig(),
 }
+# With input_size the images' own side, eval_crop=1 would make the clean view (the Hungarian step's input) the
+# pixels themselves, while every augmented view is resampled; a centre crop of 0.95 resamples it too. From the
+# digits preset (benchmarks/results/digits_study_clean_view*.md); for the named augmentations other than "none".
+NATIVE_SIZE_EVAL_CROP = 0.95
 
 
 def images_to_uint8_nchw(X, input_range: Optional[tuple[float, float]] = None) -> tuple[torch.Tensor, tuple[float, float]]:
@@ -132,7 +136,9 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
     "choose from the data": ``input_size`` the image side, clipped to 8..20,
     ``epochs`` so that training takes about 2,000 optimisation steps
     (at least 5 epochs), with the learning rate cut ten-fold at 80%,
-    ``augmentation="auto"`` affine for grayscale, affine + colour for RGB,
+    ``augmentation="auto"`` affine for grayscale, affine + colour for RGB (with a named augmentation other
+    than ``"none"``, square images kept at their own side get a centre crop of ``NATIVE_SIZE_EVAL_CROP`` as
+    their clean view, so that it is resampled like every augmented view),
     ``refine_epoch="auto"`` k-means refinement for the last quarter of the epochs (``None``: none).
     ``warmup_epochs`` (ours, default 0) epochs of the rotation task alone before the clustering starts; they
     count in ``epochs``, and the learning-rate cut and the refinement are placed in the epochs after them
@@ -201,12 +207,14 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
             augment = copy.deepcopy(AUGMENTATIONS[self.augmentation])
         else:
             raise ValueError(f"augmentation={self.augmentation!r} should be 'auto', {', '.join(map(repr, AUGMENTATIONS))} or an AugmentConfig.")
+        input_size = self.input_size if self.input_size is not None else min(max(min(height, width), 8), 20)
+        if not isinstance(self.augmentation, AugmentConfig) and self.augmentation != "none" and height == width == input_size:
+            augment.eval_crop = NATIVE_SIZE_EVAL_CROP
         batch_size = check_int("batch_size", self.batch_size, minimum=2)
         steps_per_epoch = math.ceil(n_samples / batch_size)
         warmup = check_int("warmup_epochs", self.warmup_epochs, minimum=0)
         epochs = self.epochs if self.epochs is not None else warmup + max(5, math.ceil(TARGET_STEPS / steps_per_epoch))
         epochs_are_int = isinstance(epochs, numbers.Integral) and not isinstance(epochs, bool)  # else validate() names it
-        input_size = self.input_size if self.input_size is not None else min(max(min(height, width), 8), 20)
         # The schedule of the clustering epochs, those after the warm-up: lr x0.1 at 80% of them, refinement from 75%.
         refine_epoch = self.refine_epoch
         if isinstance(refine_epoch, str):

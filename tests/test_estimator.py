@@ -245,6 +245,26 @@ def test_default_epochs_aim_at_about_two_thousand_steps():
     assert config.epochs == 200 and config.lr_milestones == (160,)  # 10 batches of 64 per epoch
 
 
+@pytest.mark.parametrize("shape, augmentation, crop", [
+    ((8, 8), "auto", 0.95), ((16, 16, 3), "color", 0.95),  # kept at their own side: the clean view is resampled
+    ((28, 28), "auto", 1.0), ((12, 16), "affine", 1.0),  # resized to 20 px, or stretched: resampled already
+    ((8, 8), "none", 1.0),  # no augmentation: training views are the pixels too
+])
+def test_images_kept_at_their_own_size_get_a_resampled_clean_view(shape, augmentation, crop):
+    images = torch_images(np.zeros((20, *shape), dtype=np.uint8))
+    config = MMDC(n_clusters=2, augmentation=augmentation)._resolve_config(images, seed=0)
+    assert config.augment.eval_crop == crop
+
+
+def test_a_given_augmentation_keeps_its_own_clean_view():
+    from mmdc_lib.config import AugmentConfig
+
+    images = torch_images(np.zeros((20, 8, 8), dtype=np.uint8))
+    given = AugmentConfig(translate=0.1)
+    assert MMDC(n_clusters=2, augmentation=given)._resolve_config(images, seed=0).augment.eval_crop == 1.0
+    assert MMDC(n_clusters=2, input_size=12)._resolve_config(images, seed=0).augment.eval_crop == 1.0  # upscaled
+
+
 def torch_images(images):
     from mmdc_lib.estimator import images_to_uint8_nchw
 

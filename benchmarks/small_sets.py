@@ -24,7 +24,9 @@ Usage: python benchmarks/small_sets.py [--seeds 0 1 2] [--sets NAME ...] [--mmdc
        [--native-size-crop CROP]
 
 ``--mmdc`` changes the estimator's settings for a study (e.g. ``--mmdc embedding_dim=16 means=orthogonal``); the
-figures are then saved as ``results/small_sets_<settings>.*``, never over the defaults' file.
+figures are then saved as ``results/small_sets_<settings>.*``, never over the defaults' file. ``--native-size-crop``
+sets the clean view's centre crop of images trained at their own side (``mmdc_lib.estimator.NATIVE_SIZE_EVAL_CROP``,
+0.95; 1 before 2026-11-30), saved with the suffix ``_native-crop-<CROP>``.
 """
 from __future__ import annotations
 

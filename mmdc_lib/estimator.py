@@ -136,9 +136,11 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
     "choose from the data": ``input_size`` the image side, clipped to 8..20,
     ``epochs`` so that training takes about 2,000 optimisation steps
     (at least 5 epochs), with the learning rate cut ten-fold at 80%,
-    ``augmentation="auto"`` affine for grayscale, affine + colour for RGB (with a named augmentation other
-    than ``"none"``, square images kept at their own side get a centre crop of ``NATIVE_SIZE_EVAL_CROP`` as
-    their clean view, so that it is resampled like every augmented view),
+    ``augmentation="auto"`` affine for grayscale, affine + colour for RGB; with ``"auto"``, ``"affine"`` or
+    ``"color"``, square images trained at their own side (``input_size`` chosen or given equal to it) get a
+    centre crop of 0.95 (``mmdc_lib.estimator.NATIVE_SIZE_EVAL_CROP``) as their clean view, so that it is
+    resampled like every augmented view; an ``AugmentConfig`` is used as given, its ``eval_crop`` included
+    (pass one to keep the pixels themselves as the clean view),
     ``refine_epoch="auto"`` k-means refinement for the last quarter of the epochs (``None``: none).
     ``warmup_epochs`` (ours, default 0) epochs of the rotation task alone before the clustering starts; they
     count in ``epochs``, and the learning-rate cut and the refinement are placed in the epochs after them
@@ -208,8 +210,6 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         else:
             raise ValueError(f"augmentation={self.augmentation!r} should be 'auto', {', '.join(map(repr, AUGMENTATIONS))} or an AugmentConfig.")
         input_size = self.input_size if self.input_size is not None else min(max(min(height, width), 8), 20)
-        if not isinstance(self.augmentation, AugmentConfig) and self.augmentation != "none" and height == width == input_size:
-            augment.eval_crop = NATIVE_SIZE_EVAL_CROP
         batch_size = check_int("batch_size", self.batch_size, minimum=2)
         steps_per_epoch = math.ceil(n_samples / batch_size)
         warmup = check_int("warmup_epochs", self.warmup_epochs, minimum=0)
@@ -222,7 +222,7 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
                 raise ValueError(f"refine_epoch={refine_epoch!r} should be 'auto', None or an int >= 0.")
             auto = auto_refine_epoch(check_int("epochs", epochs, minimum=1) - warmup)
             refine_epoch = None if auto is None else warmup + auto
-        return MMDCConfig(
+        config = MMDCConfig(
             n_clusters=self.n_clusters, embedding_dim=self.embedding_dim, sigma=self.sigma, means=self.means,
             network=self.network, input_size=input_size, epochs=epochs,
             batch_size=batch_size, lr=self.lr, weight_decay=self.weight_decay,
@@ -230,6 +230,9 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
             rotation=self.rotation, rotation_weight=self.rotation_weight, warmup_epochs=warmup,
             refine_epoch=refine_epoch, augment=augment, seed=seed,
         ).validate()
+        if not isinstance(self.augmentation, AugmentConfig) and self.augmentation != "none" and height == width == config.input_size:
+            config.augment.eval_crop = NATIVE_SIZE_EVAL_CROP  # a named augmentation's copy, never the caller's object
+        return config
 
     def fit(self, X, y=None) -> "MMDC":
         """Train on images X ((N, H, W) or (N, H, W, C)); ``y`` is ignored (unsupervised)."""

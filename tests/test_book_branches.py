@@ -1,4 +1,5 @@
-"""Every branch of every chapter runs: the GPU branches at the tests' scale on this CPU, the fallback without data.
+"""Every branch of every chapter runs: the GPU branches at the tests' scale on this CPU (chapter 5's GPU branch is its
+CPU branch's cells with longer seed lists, which nbval runs), the fallback without data.
 
 nbval runs each chapter once, on the branch this machine takes (the CPU branch, with Fashion-MNIST where it is
 on disk). These tests run the other branches by setting the environment variables of ``mmdc_lib.book``:

@@ -265,6 +265,12 @@ def test_a_given_augmentation_keeps_its_own_clean_view():
     assert MMDC(n_clusters=2, input_size=12)._resolve_config(images, seed=0).augment.eval_crop == 1.0  # upscaled
 
 
+@pytest.mark.parametrize("side", [8, 28])
+def test_an_input_size_given_equal_to_the_image_side_gets_the_resampled_clean_view_too(side):
+    images = torch_images(np.zeros((20, side, side), dtype=np.uint8))
+    assert MMDC(n_clusters=2, input_size=side)._resolve_config(images, seed=0).augment.eval_crop == 0.95
+
+
 def torch_images(images):
     from mmdc_lib.estimator import images_to_uint8_nchw
 

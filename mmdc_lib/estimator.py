@@ -209,12 +209,12 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
             augment = copy.deepcopy(AUGMENTATIONS[self.augmentation])
         else:
             raise ValueError(f"augmentation={self.augmentation!r} should be 'auto', {', '.join(map(repr, AUGMENTATIONS))} or an AugmentConfig.")
-        input_size = self.input_size if self.input_size is not None else min(max(min(height, width), 8), 20)
         batch_size = check_int("batch_size", self.batch_size, minimum=2)
         steps_per_epoch = math.ceil(n_samples / batch_size)
         warmup = check_int("warmup_epochs", self.warmup_epochs, minimum=0)
         epochs = self.epochs if self.epochs is not None else warmup + max(5, math.ceil(TARGET_STEPS / steps_per_epoch))
         epochs_are_int = isinstance(epochs, numbers.Integral) and not isinstance(epochs, bool)  # else validate() names it
+        input_size = self.input_size if self.input_size is not None else min(max(min(height, width), 8), 20)
         # The schedule of the clustering epochs, those after the warm-up: lr x0.1 at 80% of them, refinement from 75%.
         refine_epoch = self.refine_epoch
         if isinstance(refine_epoch, str):

@@ -6,16 +6,18 @@ at: a setting chosen here is tuned on the digits' labels, and is checked on seed
 (``--seeds 5 6 7 8 9 --tag check``) before a preset takes it.
 The clean-view study (``--tag clean_view``, seeds 0-9) ran while the preset's clean view was the pixels
 (``eval_crop=1``) and chose its centre crop of 0.95; ``--tag clean_view_check`` compares the two on seeds 10-19.
-Usage: python benchmarks/digits_study.py [--seeds 0 1 2 3 4] [--variants preset "batch 128" ...] [--tag NAME]
+``--set chapter5`` is chapter 5's ablation, all six variants and five seeds, with k-means on the pixels in the
+same run: the chapter shows this file beside its own CPU run (two seeds, four variants).
+Usage: python benchmarks/digits_study.py [--set screen|chapter5] [--seeds 0 1 2 3 4] [--variants preset ...] [--tag NAME]
 """
 from __future__ import annotations
 
 import argparse
 import statistics
 
-from common import change_settings, machine, save, summary, train_scored
+from common import change_settings, machine, pixel_baselines, save, summary, train_scored
 
-from mmdc_lib.config import preset
+from mmdc_lib.config import AugmentConfig, preset
 from mmdc_lib.data import load_digits_images
 from mmdc_lib.estimator import images_to_uint8_nchw
 
@@ -45,20 +47,31 @@ VARIANTS = {
     "clean view 0.9": {"augment.eval_crop": 0.9},
     "clean view 0.95": {"augment.eval_crop": 0.95},
     "clean view 1.05": {"augment.eval_crop": 1.05},
+    # Chapter 5's ablation (its CPU branch trains four of these with two seeds; this is the whole table).
+    "no rotation": {"rotation": "none"},
+    "alternating (authors')": {"rotation": "alternating"},
+    "sigma 0.2": {"sigma": 0.2},
+    "no augmentation": {"augment": AugmentConfig()},
 }
 
-SCREEN = [name for name in VARIANTS if not name.startswith("clean view")]
+CHAPTER_5 = ["preset", "no rotation", "alternating (authors')", "sigma 0.2", "refine from 60", "no augmentation"]
+SCREEN = list(VARIANTS)[:list(VARIANTS).index("clean view 1")]  # the variants above the clean-view study
+SETS = {"screen": SCREEN, "chapter5": CHAPTER_5}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(SCREEN),
-                        help="default: the screen's 14 (the clean-view variants are a study of their own)")
-    parser.add_argument("--tag", default="screen", help="suffix of the results' file name")
+    parser.add_argument("--set", choices=list(SETS), default="screen",
+                        help="screen: the 14 one-setting variants; chapter5: chapter 5's ablation, with k-means beside it")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS),
+                        help="instead of the set's (the clean-view variants are a study of their own)")
+    parser.add_argument("--tag", help="suffix of the results' file name (default: the set's name)")
     parser.add_argument("--reference", default="preset", choices=list(VARIANTS),
                         help="the variant the 'ahead of' column compares with (run it too)")
     args = parser.parse_args()
+    args.variants = args.variants or SETS[args.set]
+    args.tag = args.tag or args.set
     data = load_digits_images()
     images, _ = images_to_uint8_nchw(data.images)
     rows = {}
@@ -74,6 +87,10 @@ def main() -> int:
     lines = [f"# Digits preset, one setting changed: seeds {args.seeds} (ACC looked at; tag {args.tag!r})", "",
              f"| variant | ACC mean ± std (min-max) | NMI | ARI | ahead of the {args.reference} | fit score (mean) | s a run (max) |",
              "|---|---|---|---|---|---|---|"]
+    kmeans = pixel_baselines(data.images, data.labels, 10, args.seeds, ward=False)["kmeans"]
+    k = summary(kmeans)
+    lines.append(f"| k-means on pixels | {k['acc']['mean']:.3f} ± {k['acc']['std']:.3f} ({k['acc']['min']:.3f}-{k['acc']['max']:.3f}) "
+                 f"| {k['nmi']['mean']:.3f} | {k['ari']['mean']:.3f} | - | - | - |")
     for name, row in rows.items():
         s, runs = row["summary"], row["runs"]
         ahead = "-" if name == args.reference or not base else f"{sum(r['acc'] > base[r['seed']] for r in runs)} of {len(runs)}"
@@ -83,6 +100,7 @@ def main() -> int:
     lines += ["", "Per seed ACC: " + "; ".join(f"{name}: " + ", ".join(f"{r['acc']:.3f}" for r in row["runs"]) for name, row in rows.items()),
               "", f"NMI: arithmetic averaging. Machine: {machine()}"]
     save(f"digits_study_{args.tag}", {"machine": machine(), "seeds": args.seeds,
+                                      "kmeans": kmeans,
                                       "variants": {n: {"changes": repr(VARIANTS[n]), **r} for n, r in rows.items()}}, lines)
     print(f"best mean ACC: {max(rows, key=lambda n: statistics.fmean(r['acc'] for r in rows[n]['runs']))}")
     return 0

@@ -1,4 +1,11 @@
-"""The command line: outputs, one-line errors, resume after SIGKILL, determinism."""
+"""The command line: outputs, one-line errors, resume after SIGKILL, determinism.
+
+Errors our code raises once the command has started are checked with ``run_main`` (``main`` in this process:
+the same code path without a new interpreter's seconds of imports); what only a real process shows, an
+argument error's exit status, a training run, a kill, the progress bars and warnings, with ``run_cli``.
+"""
+import contextlib
+import io
 import json
 import os
 import signal
@@ -17,6 +24,16 @@ SMALL_RUN = ["--dataset", "digits", "--subset", "300", "--epochs", "10", "--seed
 
 def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mmdc_lib", *args], cwd=ROOT, capture_output=True, text=True, **kwargs)
+
+
+def run_main(*args: str) -> subprocess.CompletedProcess:
+    """``python -m mmdc_lib ARGS`` as ``main(ARGS)`` in this process: its exit status, stdout and stderr."""
+    from mmdc_lib.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        status = main(list(args))
+    return subprocess.CompletedProcess(["mmdc_lib", *args], status, stdout.getvalue(), stderr.getvalue())
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, pattern: str) -> None:
@@ -84,19 +101,19 @@ def test_unknown_dataset_is_a_one_line_error():
 
 
 def test_missing_data_directory_with_no_download_is_a_one_line_error(tmp_path):
-    result = run_cli("train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "absent"), "--no-download")
+    result = run_main("train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "absent"), "--no-download")
     assert_one_line_error(result, "does not exist")
 
 
 def test_corrupt_checkpoint_is_a_one_line_error(tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"this is not a checkpoint")
-    result = run_cli("train", *SMALL_RUN, "--out", str(tmp_path), "--resume")
+    result = run_main("train", *SMALL_RUN, "--out", str(tmp_path), "--resume")
     assert_one_line_error(result, "corrupt or unreadable checkpoint")
 
 
 def test_checkpoint_of_another_configuration_is_refused(uninterrupted, tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes((uninterrupted / "checkpoint.pt").read_bytes())
-    result = run_cli("train", *[a if a != "1" else "2" for a in SMALL_RUN], "--out", str(tmp_path), "--resume")
+    result = run_main("train", *[a if a != "1" else "2" for a in SMALL_RUN], "--out", str(tmp_path), "--resume")
     assert_one_line_error(result, "different configuration")
 
 
@@ -132,14 +149,14 @@ def test_subset_is_one_fixed_sorted_draw_without_repeats():
 # --- robustness: every bad input is one line and exit status 2 -----------------
 def test_out_at_an_existing_file_is_a_one_line_error(tmp_path):
     (tmp_path / "file").write_text("x")
-    result = run_cli("train", *SMALL_RUN, "--out", str(tmp_path / "file"))
+    result = run_main("train", *SMALL_RUN, "--out", str(tmp_path / "file"))
     assert_one_line_error(result, "the output folder is a file")
     assert result.returncode == 2
 
 
 def test_out_below_a_file_is_a_one_line_error(tmp_path):
     (tmp_path / "file").write_text("x")
-    result = run_cli("train", *SMALL_RUN, "--out", str(tmp_path / "file" / "run"))
+    result = run_main("train", *SMALL_RUN, "--out", str(tmp_path / "file" / "run"))
     assert_one_line_error(result, "cannot write the output folder (Not a directory)")
     assert result.returncode == 2
 
@@ -147,7 +164,7 @@ def test_out_below_a_file_is_a_one_line_error(tmp_path):
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; the next test covers the error path")
 def test_out_in_a_read_only_directory_is_a_one_line_error(tmp_path):
     (tmp_path / "locked").mkdir(mode=0o555)
-    result = run_cli("train", *SMALL_RUN, "--out", str(tmp_path / "locked" / "run"))
+    result = run_main("train", *SMALL_RUN, "--out", str(tmp_path / "locked" / "run"))
     assert_one_line_error(result, "Permission denied")
     assert result.returncode == 2
 
@@ -166,7 +183,7 @@ def test_permission_denied_while_writing_the_run_is_a_one_line_error(tmp_path, m
 
 def test_data_dir_at_a_file_is_a_one_line_error(tmp_path):
     (tmp_path / "file").write_text("x")
-    result = run_cli("train", "--dataset", "mnist", "--data-dir", str(tmp_path / "file"), "--out", str(tmp_path / "run"))
+    result = run_main("train", "--dataset", "mnist", "--data-dir", str(tmp_path / "file"), "--out", str(tmp_path / "run"))
     assert_one_line_error(result, "is a file, not a folder")
     assert result.returncode == 2
 
@@ -177,13 +194,13 @@ def test_a_device_torch_lacks_is_a_one_line_error(tmp_path, device):
         pytest.skip("this machine has MPS")
     if device.startswith("cuda") and torch.cuda.device_count() > 7:
         pytest.skip("this machine has 8 GPUs")
-    result = run_cli("train", *SMALL_RUN, "--device", device, "--out", str(tmp_path / "run"))
+    result = run_main("train", *SMALL_RUN, "--device", device, "--out", str(tmp_path / "run"))
     assert_one_line_error(result, f"device='{device}'")
     assert result.returncode == 2
 
 
 def test_subset_larger_than_the_data_set_is_refused(tmp_path):
-    result = run_cli("train", "--dataset", "digits", "--subset", "5000", "--out", str(tmp_path / "run"))
+    result = run_main("train", "--dataset", "digits", "--subset", "5000", "--out", str(tmp_path / "run"))
     assert_one_line_error(result, "--subset=5000 is larger than the data set (1797 images)")
     assert result.returncode == 2
 
@@ -193,7 +210,7 @@ def test_a_data_set_whose_images_and_labels_differ_in_count_is_a_one_line_error(
 
     write_mnist_files(tmp_path / "data", compress=True)
     write_idx(tmp_path / "data" / "t10k-labels-idx1-ubyte", np.zeros(6), compress=True)  # 5 images, 6 labels
-    result = run_cli("train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "data"), "--no-download",
+    result = run_main("train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "data"), "--no-download",
                      "--out", str(tmp_path / "run"))
     assert_one_line_error(result, "holds 5 images but t10k-labels-idx1-ubyte holds 6 labels")
     assert result.returncode == 2
@@ -204,7 +221,7 @@ def test_a_corrupt_image_in_a_folder_is_a_one_line_error_naming_it(tmp_path):
 
     write_gray_images(tmp_path / "images" / "a", 3)
     (tmp_path / "images" / "a" / "broken.png").write_bytes(b"not an image")
-    result = run_cli("train", "--dataset", "folder", "--data-dir", str(tmp_path / "images"), "--out", str(tmp_path / "run"))
+    result = run_main("train", "--dataset", "folder", "--data-dir", str(tmp_path / "images"), "--out", str(tmp_path / "run"))
     assert_one_line_error(result, "broken.png")
     assert "--skip-bad-images" in result.stderr and result.returncode == 2
 
@@ -222,7 +239,7 @@ def test_fresh_run_into_a_folder_holding_a_run_is_refused_and_the_run_kept(unint
     for name in ("checkpoint.pt", "config.json", "metrics.json"):
         (out / name).write_bytes((uninterrupted / name).read_bytes())
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    result = run_cli("train", *SMALL_RUN, "--out", str(out))
+    result = run_main("train", *SMALL_RUN, "--out", str(out))
     assert_one_line_error(result, "already holds a run")
     assert "--resume" in result.stderr and "--overwrite" in result.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -245,7 +262,7 @@ def test_overwrite_starts_afresh_and_removes_the_old_runs_files(tmp_path):
 def test_refused_resume_leaves_the_config_beside_the_checkpoint_unchanged(uninterrupted, tmp_path):
     for name in ("checkpoint.pt", "config.json"):
         (tmp_path / name).write_bytes((uninterrupted / name).read_bytes())
-    result = run_cli("train", *[a if a != "1" else "2" for a in SMALL_RUN], "--out", str(tmp_path), "--resume")
+    result = run_main("train", *[a if a != "1" else "2" for a in SMALL_RUN], "--out", str(tmp_path), "--resume")
     assert_one_line_error(result, "different configuration (seed: 1 in the checkpoint, 2 now)")
     assert (tmp_path / "config.json").read_bytes() == (uninterrupted / "config.json").read_bytes()
 
@@ -253,7 +270,7 @@ def test_refused_resume_leaves_the_config_beside_the_checkpoint_unchanged(uninte
 def test_resume_on_other_data_is_refused(uninterrupted, tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes((uninterrupted / "checkpoint.pt").read_bytes())
     other_subset = [a if a != "300" else "301" for a in SMALL_RUN]
-    result = run_cli("train", *other_subset, "--out", str(tmp_path), "--resume")
+    result = run_main("train", *other_subset, "--out", str(tmp_path), "--resume")
     assert_one_line_error(result, "it was trained on other data (300 images of shape [1, 8, 8]; this run has 301 images")
 
 
@@ -265,7 +282,7 @@ def test_checkpoint_that_would_run_code_is_not_loaded(tmp_path):
             return (Path.touch, (marker,))
 
     torch.save({"epoch": 1, "config": Payload()}, tmp_path / "checkpoint.pt")
-    result = run_cli("train", *SMALL_RUN, "--out", str(tmp_path), "--resume")
+    result = run_main("train", *SMALL_RUN, "--out", str(tmp_path), "--resume")
     assert_one_line_error(result, "holds objects other than tensors and plain values")
     assert not marker.exists()
 
@@ -274,14 +291,14 @@ def test_checkpoint_missing_a_key_is_a_one_line_error(uninterrupted, tmp_path):
     state = torch.load(uninterrupted / "checkpoint.pt", weights_only=True)
     del state["history"]
     torch.save(state, tmp_path / "checkpoint.pt")
-    result = run_cli("train", *SMALL_RUN, "--out", str(tmp_path), "--resume")
+    result = run_main("train", *SMALL_RUN, "--out", str(tmp_path), "--resume")
     assert_one_line_error(result, "corrupt or incomplete checkpoint (missing 'history')")
 
 
 def test_a_forgotten_resume_is_named_before_the_data_set_loads(tmp_path):
     (tmp_path / "run").mkdir()
     torch.save({"epoch": 3}, tmp_path / "run" / "checkpoint.pt")
-    result = run_cli("train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "absent"), "--no-download",
+    result = run_main("train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "absent"), "--no-download",
                      "--out", str(tmp_path / "run"))
     assert_one_line_error(result, "already holds a run")
 
@@ -320,7 +337,7 @@ def test_a_shorter_run_scales_a_presets_warmup_and_always_keeps_an_epoch_to_clus
 
 
 def test_a_negative_warmup_is_one_line_and_a_nonzero_exit():
-    assert_one_line_error(run_cli("train", "--warmup-epochs", "-1"), "--warmup-epochs=-1 should be >= 0")
+    assert_one_line_error(run_main("train", "--warmup-epochs", "-1"), "--warmup-epochs=-1 should be >= 0")
 
 
 def test_no_progress_hides_the_folder_loaders_bars_so_an_error_stays_one_line(tmp_path):
@@ -349,7 +366,7 @@ def test_skip_bad_images_trains_on_the_rest_and_warns_on_one_line(tmp_path):
 
 @pytest.mark.parametrize("size", ["0", "5000"])
 def test_image_size_out_of_range_is_a_one_line_error(tmp_path, size):
-    result = run_cli("train", "--dataset", "folder", "--data-dir", str(tmp_path), "--image-size", size)
+    result = run_main("train", "--dataset", "folder", "--data-dir", str(tmp_path), "--image-size", size)
     assert_one_line_error(result, f"--image-size={size} should be between 2 and 1024")
 
 

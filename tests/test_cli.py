@@ -31,8 +31,15 @@ def run_main(*args: str) -> subprocess.CompletedProcess:
     from mmdc_lib.cli import main
 
     stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        status = main(list(args))
+    here = os.getcwd()
+    os.chdir(ROOT)  # where run_cli runs: default paths (runs/..., ./data) resolve alike
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            status = main(list(args))
+    except SystemExit as stop:  # argparse's errors and --help
+        status = stop.code if isinstance(stop.code, int) else 1
+    finally:
+        os.chdir(here)
     return subprocess.CompletedProcess(["mmdc_lib", *args], status, stdout.getvalue(), stderr.getvalue())
 
 
@@ -97,7 +104,10 @@ def test_run_killed_mid_training_resumes_to_the_uninterrupted_result(uninterrupt
 
 
 def test_unknown_dataset_is_a_one_line_error():
-    assert_one_line_error(run_cli("train", "--dataset", "imagenet"), "unknown dataset 'imagenet'")
+    # in a new process, as a user runs it: one of our errors leaves `python -m mmdc_lib` with status 2
+    result = run_cli("train", "--dataset", "imagenet")
+    assert_one_line_error(result, "unknown dataset 'imagenet'")
+    assert result.returncode == 2
 
 
 def test_missing_data_directory_with_no_download_is_a_one_line_error(tmp_path):

@@ -59,6 +59,12 @@ SCREEN = list(VARIANTS)[:list(VARIANTS).index("clean view 1")]  # the variants a
 SETS = {"screen": SCREEN, "chapter5": CHAPTER_5}
 
 
+def score_cells(s: dict) -> str:
+    """A table's "ACC mean ± std (min-max) | NMI | ARI" cells from ``summary(runs)``."""
+    return (f"{s['acc']['mean']:.3f} ± {s['acc']['std']:.3f} ({s['acc']['min']:.3f}-{s['acc']['max']:.3f}) "
+            f"| {s['nmi']['mean']:.3f} | {s['ari']['mean']:.3f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -88,14 +94,11 @@ def main() -> int:
              f"| variant | ACC mean ± std (min-max) | NMI | ARI | ahead of the {args.reference} | fit score (mean) | s a run (max) |",
              "|---|---|---|---|---|---|---|"]
     kmeans = pixel_baselines(data.images, data.labels, 10, args.seeds, ward=False)["kmeans"]
-    k = summary(kmeans)
-    lines.append(f"| k-means on pixels | {k['acc']['mean']:.3f} ± {k['acc']['std']:.3f} ({k['acc']['min']:.3f}-{k['acc']['max']:.3f}) "
-                 f"| {k['nmi']['mean']:.3f} | {k['ari']['mean']:.3f} | - | - | - |")
+    lines.append(f"| k-means on pixels | {score_cells(summary(kmeans))} | - | - | - |")
     for name, row in rows.items():
-        s, runs = row["summary"], row["runs"]
+        runs = row["runs"]
         ahead = "-" if name == args.reference or not base else f"{sum(r['acc'] > base[r['seed']] for r in runs)} of {len(runs)}"
-        lines.append(f"| {name} | {s['acc']['mean']:.3f} ± {s['acc']['std']:.3f} ({s['acc']['min']:.3f}-{s['acc']['max']:.3f}) "
-                     f"| {s['nmi']['mean']:.3f} | {s['ari']['mean']:.3f} | {ahead} | {statistics.fmean(r['fit'] for r in runs):.3f} "
+        lines.append(f"| {name} | {score_cells(row['summary'])} | {ahead} | {statistics.fmean(r['fit'] for r in runs):.3f} "
                      f"| {max(r['seconds'] for r in runs):.0f} |")
     lines += ["", "Per seed ACC: " + "; ".join(f"{name}: " + ", ".join(f"{r['acc']:.3f}" for r in row["runs"]) for name, row in rows.items()),
               "", f"NMI: arithmetic averaging. Machine: {machine()}"]

@@ -179,16 +179,16 @@ def test_out_in_a_read_only_directory_is_a_one_line_error(tmp_path):
     assert result.returncode == 2
 
 
-def test_permission_denied_while_writing_the_run_is_a_one_line_error(tmp_path, monkeypatch, capsys):
-    from mmdc_lib import cli, train
+def test_permission_denied_while_writing_the_run_is_a_one_line_error(tmp_path, monkeypatch):
+    from mmdc_lib import train
 
     def refuse(self, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(self))
 
     monkeypatch.setattr(train.Path, "mkdir", refuse)
-    assert cli.main(["train", *SMALL_RUN, "--out", str(tmp_path / "run")]) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: cannot write the output folder (Permission denied)")
+    result = run_main("train", *SMALL_RUN, "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, "cannot write the output folder (Permission denied)")
+    assert result.returncode == 2 and result.stderr.startswith("error: cannot write the output folder (Permission denied)")
 
 
 def test_data_dir_at_a_file_is_a_one_line_error(tmp_path):

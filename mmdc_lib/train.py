@@ -63,6 +63,22 @@ class TrainingDivergedError(ValueError):
     """The loss or the embeddings became NaN or infinite."""
 
 
+def fill_momentum_buffers(optimizer: torch.optim.SGD) -> None:
+    """Give every parameter of a momentum SGD a zero momentum buffer where it has none yet.
+
+    Fused SGD (PyTorch 2.11-2.14 at least) fails with a TypeError when some parameters of a step have a buffer
+    and others get their first gradient later: the embedding head after the rotation pass or a warm-up. A zero
+    buffer makes the same first step as none (0 * momentum + grad == grad exactly), so results do not change.
+    """
+    for group in optimizer.param_groups:
+        if group["momentum"] == 0:
+            continue
+        for parameter in group["params"]:
+            state = optimizer.state[parameter]
+            if state.get("momentum_buffer") is None:
+                state["momentum_buffer"] = torch.zeros_like(parameter, memory_format=torch.preserve_format)
+
+
 def kmeans_seed(seed: int, epoch: int) -> int:
     """A k-means random_state in [0, 2**32) derived from the run's seed and the epoch (any seed works)."""
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
@@ -143,6 +159,8 @@ class Trainer:
             parameter_groups(self.model, config.weight_decay), lr=config.lr, momentum=config.momentum,
             nesterov=config.nesterov, **({"fused": True} if self.fused_sgd else {}),
         )
+        if self.fused_sgd:
+            fill_momentum_buffers(self.optimizer)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma
         )
@@ -205,6 +223,8 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
             for group in self.optimizer.param_groups:  # a GPU checkpoint's fused kernel, not on a CPU resume
                 group["fused"] = self.fused_sgd
+            if self.fused_sgd:  # a CPU checkpoint resumed on a GPU may lack some buffers
+                fill_momentum_buffers(self.optimizer)
             scheduler = dict(state["scheduler"])
             scheduler["milestones"] = collections.Counter(scheduler["milestones"])
             self.scheduler.load_state_dict(scheduler)

@@ -61,16 +61,16 @@ def test_authors_schedule_trains_and_resumes_on_the_gpu_in_bf16(tmp_path):
     from mmdc_lib.train import Trainer
 
     config = preset("cifar10")
-    config.epochs, config.lr_milestones, config.refine_epoch, config.batch_size = 2, (2,), 1, 64
+    config.epochs, config.lr_milestones, config.refine_epoch, config.batch_size = 3, (2,), 1, 64
     images = torch.randint(0, 256, (512, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    config.epochs = 1  # stop after epoch 1, then resume to epoch 2
+    config.epochs = 2  # stop after epoch 2 (refinement at epoch 1 in it), then resume to epoch 3
     first = Trainer(config, images, device="cuda", out_dir=tmp_path / "run", progress=False)
     activations = []
     first.model.backbone.layer1.register_forward_hook(lambda module, inputs, output: activations.append(output.dtype))
     first.fit()
     expected = torch.bfloat16 if torch.cuda.get_device_capability() >= (8, 0) else torch.float32
     assert activations and all(dtype == expected for dtype in activations)
-    config.epochs = 2
+    config.epochs = 3
     result = Trainer(config, images, device="cuda", out_dir=tmp_path / "run", progress=False).fit(resume=True)
     assert result.embeddings.dtype == torch.float32 and torch.isfinite(result.embeddings).all()
-    assert [entry["epoch"] for entry in result.history] == [1, 2] and result.history[-1]["rotation_loss"] > 0
+    assert [entry["epoch"] for entry in result.history] == [1, 2, 3] and result.history[-1]["rotation_loss"] > 0

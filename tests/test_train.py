@@ -279,3 +279,27 @@ def test_a_run_stopped_during_its_warmup_resumes_exactly(tmp_path):
     resumed = Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit(resume=True)
     assert torch.equal(resumed.embeddings, full.embeddings)
     assert [e["rotation_loss"] for e in resumed.history] == [e["rotation_loss"] for e in full.history]
+
+
+def test_fused_sgd_steps_like_plain_sgd_when_a_head_gets_its_first_gradient_late():
+    """The GPU path's fused SGD: the rotation pass gives the backbone a momentum buffer before the embedding head
+    has one; with the buffers filled the fused steps equal plain SGD's (without, PyTorch raised a TypeError)."""
+    from mmdc_lib.train import FUSED_SGD, fill_momentum_buffers
+
+    if not FUSED_SGD:
+        pytest.skip("this PyTorch has no fused SGD")
+    generator = torch.Generator().manual_seed(0)
+    backbone_input, head_input = torch.randn(4, generator=generator), torch.randn(3, generator=generator)
+    results = []
+    for fused in (False, True):
+        backbone, head = torch.nn.Parameter(torch.ones(4)), torch.nn.Parameter(torch.ones(3))
+        optimizer = torch.optim.SGD([backbone, head], lr=0.1, momentum=0.9, weight_decay=5e-4, fused=fused)
+        if fused:
+            fill_momentum_buffers(optimizer)
+        for with_head in (False, True, True):  # the rotation pass alone, then both
+            optimizer.zero_grad()
+            loss = (backbone * backbone_input).sum() ** 2 + ((head * head_input).sum() ** 2 if with_head else 0)
+            loss.backward()
+            optimizer.step()
+        results.append(torch.cat([backbone.detach(), head.detach()]))
+    torch.testing.assert_close(results[1], results[0])

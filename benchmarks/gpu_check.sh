@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Every GPU check in one run (a lent device gives 15 minutes a session; this takes well under 8):
+# Every GPU check in one run (a lent device gives 15 minutes a session; steps 1-4 took 4 min on an H200):
 #   1. the CUDA tests (tests/test_gpu.py);
 #   2. throughput of one CIFAR-10-shaped epoch, library against the authors'-style reference, with a
 #      3-epoch library run (its last epoch refines, so k-means is timed) and the 400-epoch projection;
 #   3. STL-10-shaped epochs (96x96 images, 64 px input) for speed and peak memory;
-#   4. benchmarks/scaling.py with one process on the GPU.
+#   4. benchmarks/scaling.py with one process on the GPU;
+#   5. where an epoch's time goes (benchmarks/profile_epoch.py), eager against torch.compile's CUDA graphs.
 # Random uint8 images of the right shape stand in for the data sets (nothing can be downloaded there).
 # Usage on the device machine, from the repository root: bash benchmarks/gpu_check.sh
-# Results: benchmarks/results/throughput_*_gpu.{json,md}, copied to $OUT when it is set.
+# Results: benchmarks/results/throughput_*_gpu.{json,md}, scaling_cuda.*, profile_epoch_cifar10_gpu.txt, copied to
+# $OUT when it is set.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
@@ -20,5 +22,8 @@ timeout 240 $PYTHON benchmarks/throughput.py --device cuda --images 60000 --epoc
 timeout 80 $PYTHON benchmarks/throughput.py --device cuda --preset stl10 --images 13000 --epochs 3 --skip-reference || status=1
 # 4. the single-GPU figure of the torchrun scaling workload (one process; several GPUs are not lent)
 timeout 60 $PYTHON benchmarks/scaling.py --processes 1 --device cuda || status=1  # the CPU table's digits workload
-if [ -n "${OUT:-}" ]; then cp benchmarks/results/throughput_*_gpu.* benchmarks/results/scaling_cuda.* "$OUT"/ 2>/dev/null || true; fi
+timeout 200 $PYTHON benchmarks/profile_epoch.py --device cuda --images 8192 --compile reduce-overhead \
+  > benchmarks/results/profile_epoch_cifar10_gpu.txt 2>&1 || status=1
+tail -3 benchmarks/results/profile_epoch_cifar10_gpu.txt
+if [ -n "${OUT:-}" ]; then cp benchmarks/results/throughput_*_gpu.* benchmarks/results/scaling_cuda.* benchmarks/results/profile_epoch_*_gpu.txt "$OUT"/ 2>/dev/null || true; fi
 exit $status

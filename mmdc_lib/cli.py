@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .config import PRECISIONS, PRESETS, ROTATION_SCHEDULES, preset, with_warmup
+from .config import COMPILE_MODES, PRECISIONS, PRESETS, ROTATION_SCHEDULES, preset, with_warmup
 from .data import DATASETS, MAX_IMAGE_SIZE, load_dataset
 from .estimator import images_to_uint8_nchw
 from .metrics import NMI_AVERAGING, evaluate_clustering
@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, or another device torch has")
     train.add_argument("--precision", choices=PRECISIONS, default=None,
                        help="auto (default): bf16 autocast for the backbone on GPUs with bf16 tensor cores, else float32")
-    train.add_argument("--compile", action="store_true", help="torch.compile the network (CUDA; minutes of compiling first)")
+    train.add_argument("--compile", nargs="?", const="default", default=False, choices=COMPILE_MODES, metavar="MODE",
+                       help="torch.compile the network, in MODE (default; reduce-overhead replays CUDA graphs; "
+                            "CUDA; minutes of compiling first)")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     reproduce.add_parser(commands)
     return parser

@@ -15,6 +15,7 @@ from typing import Any, Optional
 ROTATION_SCHEDULES = ("joint", "alternating", "none")
 MSE_REDUCTIONS = ("sum", "mean")
 PRECISIONS = ("auto", "fp32", "bf16")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's modes
 SEED_LIMIT = 2**32  # seeds are ints in [0, 2**32), the range numpy and scikit-learn accept
 MEAN_KINDS = ("auto", "onehot", "random", "orthogonal")
 ASSIGNMENTS = ("hungarian", "nearest", "fixed")

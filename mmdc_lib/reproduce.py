@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from . import published
-from .config import PRECISIONS, PRESETS, preset, with_defaults
+from .config import COMPILE_MODES, PRECISIONS, PRESETS, preset, with_defaults
 from .data import DATASETS
 from .metrics import NMI_AVERAGING
 from .processes import distributed, start_processes
@@ -43,7 +43,8 @@ def add_parser(commands) -> None:
     reproduce.add_argument("--subset", type=int, default=None, help="a fixed random subset per data set: NOT the paper's protocol")
     reproduce.add_argument("--device", default="auto")
     reproduce.add_argument("--precision", choices=PRECISIONS, default=None)
-    reproduce.add_argument("--compile", action="store_true")
+    reproduce.add_argument("--compile", nargs="?", const="default", default=False, choices=COMPILE_MODES, metavar="MODE",
+                           help="torch.compile each run's network, in MODE (see train --help)")
     reproduce.add_argument("--no-progress", action="store_true")
 
 
@@ -57,7 +58,7 @@ def _train_arguments(args: argparse.Namespace, dataset: str, seed: int, run_dir:
     for flag, value in (("--data-dir", data_dir), ("--subset", args.subset), ("--precision", args.precision)):
         if value is not None:
             arguments += [flag, str(value)]
-    arguments += ["--no-download"] * args.no_download + ["--no-progress"] * args.no_progress + ["--compile"] * args.compile
+    arguments += ["--no-download"] * args.no_download + ["--no-progress"] * args.no_progress + (["--compile", args.compile] if args.compile else [])
     return arguments
 
 

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from .assignment import PendingAssignment
 from .augment import apply_view, clean_view, draw_view_params, params_to, slice_params
-from .config import MMDCConfig
+from .config import COMPILE_MODES, MMDCConfig
 from .metrics import align_labels, evaluate_clustering
 from .models import MMDCNet, parameter_groups
 from .rotation import N_ROTATIONS, rotate_by, rotate_quarters
@@ -105,7 +105,8 @@ class Trainer:
     ``labels`` (optional, (N,)) are used only to report ACC/NMI/ARI per epoch,
     never to choose anything. With ``out_dir`` a checkpoint is written
     atomically after every epoch. ``compile``: ``torch.compile`` the training
-    forward pass (CUDA; minutes of compiling before the first epoch).
+    forward pass (CUDA; minutes of compiling before the first epoch): True for its default mode, or one of
+    ``COMPILE_MODES`` ("reduce-overhead" replays CUDA graphs: fewer kernel launches from the host).
     """
 
     def __init__(
@@ -116,9 +117,11 @@ class Trainer:
         device: str | torch.device = "auto",
         out_dir: Optional[str | os.PathLike] = None,
         progress: bool = True,
-        compile: bool = False,
+        compile: bool | str = False,
     ):
         self.config = config.validate()
+        if not isinstance(compile, (bool, str)) or isinstance(compile, str) and compile not in COMPILE_MODES:
+            raise ValueError(f"compile={compile!r} should be True, False or one of {COMPILE_MODES}.")
         self.device = resolve_device(device)
         self.images = images.to(self.device)
         self.labels = labels
@@ -153,7 +156,8 @@ class Trainer:
             # versa; it stays on for the whole run (DDP is built once), a little slower after the warm-up
             forward_model = DistributedDataParallel(self.model, device_ids=[self.device.index] if cuda else None,
                                                     find_unused_parameters=config.rotation != "joint" or config.warmup_epochs > 0)
-        self.forward_model = torch.compile(forward_model) if compile else forward_model
+        mode = compile if isinstance(compile, str) else "default"
+        self.forward_model = torch.compile(forward_model, mode=mode) if compile else forward_model
         self.fused_sgd = True if cuda and FUSED_SGD else None
         self.optimizer = torch.optim.SGD(
             parameter_groups(self.model, config.weight_decay), lr=config.lr, momentum=config.momentum,

@@ -391,3 +391,9 @@ def test_metrics_name_date_commit_and_device_and_a_finished_run_loaded_again_kee
     reloaded = json.loads((out / "metrics.json").read_text())
     assert again.returncode == 0 and (reloaded["date"], reloaded["commit"]) == ("2001-01-01 00:00 UTC", "feedc0ffee00")
     assert reloaded["acc"] == metrics["acc"]
+
+
+def test_an_unknown_compile_mode_is_one_line_with_status_2():
+    result = run_main("train", *SMALL_RUN, "--compile", "fastest")
+    assert result.returncode == 2
+    assert_one_line_error(result, "argument --compile: invalid choice: 'fastest'")

@@ -107,3 +107,15 @@ def test_a_finished_run_saved_before_a_setting_existed_counts_as_finished(tmp_pa
     assert _finished(tmp_path, config.to_json(), None, "data")["acc"] == 0.9
     config.assignment = "nearest"
     assert _finished(tmp_path, config.to_json(), None, "data") is None
+
+
+def test_reproduce_passes_its_compile_mode_to_every_run():
+    from mmdc_lib.cli import build_parser
+    from mmdc_lib.reproduce import _train_arguments
+
+    for flags, expected in (([], []), (["--compile"], ["--compile", "default"]),
+                            (["--compile", "reduce-overhead"], ["--compile", "reduce-overhead"])):
+        args = build_parser().parse_args(["reproduce", "--datasets", "digits", "--out", "runs", *flags])
+        arguments = _train_arguments(args, "digits", 0, Path("runs/digits/seed0"))
+        assert [a for a in arguments if a in ("--compile", "default", "reduce-overhead")] == expected
+        assert build_parser().parse_args(arguments).compile == (expected[1] if expected else False)

@@ -303,3 +303,10 @@ def test_fused_sgd_steps_like_plain_sgd_when_a_head_gets_its_first_gradient_late
             optimizer.step()
         results.append(torch.cat([backbone.detach(), head.detach()]))
     torch.testing.assert_close(results[1], results[0])
+
+
+def test_an_unknown_compile_mode_is_refused_naming_the_modes():
+    config = preset("digits")
+    images = torch.zeros(20, 1, 8, 8, dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"compile='fastest' should be True, False or one of \('default', 'reduce-overhead'"):
+        Trainer(config, images, device="cpu", progress=False, compile="fastest")

@@ -1,0 +1,83 @@
+"""Where one library epoch's time goes: torch.profiler over one epoch of a preset's schedule on random data.
+
+Prints the operators with the most self CPU time and the most self device time, the device's busy share of
+the epoch (kernel time / wall time: low means the step waits on the host) and the host-device
+synchronisations counted; with --compile MODE..., also the epoch time under torch.compile in each mode after
+two warm-up epochs (its compiling).
+Speed only: the images are random uint8 of the data set's shape.
+
+Usage: python benchmarks/profile_epoch.py [--device auto] [--preset cifar10] [--images 8192]
+       [--compile default reduce-overhead]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from common import machine
+from torch.profiler import ProfilerActivity, profile
+
+from mmdc_lib.config import COMPILE_MODES, preset
+from mmdc_lib.step import resolve_device
+from mmdc_lib.train import Trainer
+
+SYNC_CALLS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize", "cudaMemcpy", "aten::item",
+              "aten::_local_scalar_dense")
+
+
+def timed_epoch(trainer: Trainer, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    trainer._run_epoch()
+    trainer.epoch += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--preset", default="cifar10", choices=["cifar10", "cifar100-20", "stl10"])
+    parser.add_argument("--network", default=None)
+    parser.add_argument("--images", type=int, default=8192)
+    parser.add_argument("--compile", nargs="*", default=[], choices=COMPILE_MODES, metavar="MODE")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    side = 96 if args.preset == "stl10" else 32
+    config = preset(args.preset)
+    if args.network:
+        config.network = args.network
+    config.epochs, config.refine_epoch, config.lr_milestones = 10, None, (10,)
+    images = torch.randint(0, 256, (args.images, 3, side, side), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    trainer = Trainer(config, images, device=device, progress=False)
+    warm_up, steady = timed_epoch(trainer, device), timed_epoch(trainer, device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as profiler:
+        profiled = timed_epoch(trainer, device)
+    events = profiler.key_averages()
+    print(f"{args.preset}, {config.network}, {args.images} images, batch {config.batch_size}, {config.rotation} rotation, "
+          f"on {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}")
+    print(f"Machine: {machine()}")
+    print(f"epoch seconds: warm-up {warm_up:.2f}, steady {steady:.2f} ({args.images / steady:.0f} images/s), "
+          f"under the profiler {profiled:.2f}")
+    print(events.table(sort_by="self_cpu_time_total", row_limit=25, max_name_column_width=60))
+    if device.type == "cuda":
+        print(events.table(sort_by="self_device_time_total", row_limit=20, max_name_column_width=60))
+        kernel_us = sum(e.self_device_time_total for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
+        print(f"device busy: {kernel_us / 1e6:.2f} s of kernels in a {profiled:.2f} s epoch ({100 * kernel_us / 1e6 / profiled:.0f}%)")
+    for event in events:
+        if event.key in SYNC_CALLS:
+            print(f"sync-like call {event.key}: {event.count} calls")
+    for mode in args.compile:
+        torch._dynamo.reset()  # each mode compiles afresh
+        compiled = Trainer(config, images, device=device, progress=False, compile=mode)
+        first = [timed_epoch(compiled, device) for _ in range(2)]
+        print(f"torch.compile mode {mode}: first epochs {first[0]:.2f} s, {first[1]:.2f} s; "
+              f"steady {timed_epoch(compiled, device):.2f} s (eager steady {steady:.2f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

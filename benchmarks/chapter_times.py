@@ -1,4 +1,4 @@
-"""Each chapter's expected time: measured on this CPU, estimated for a Colab T4 (no GPU has been lent to measure it).
+"""Each chapter's expected time: measured on this CPU, estimated for a Colab T4 (no T4 has been lent to measure it).
 
 - This CPU: the wall time of each chapter under nbval, read from ``results/book_timing.json`` (``book_timing.py``
   measures it; run that first). That is the CPU branch, the one CI and a laptop without a GPU take.
@@ -28,7 +28,10 @@ from mmdc_lib.models import MMDCNet
 
 T4_FP32_FLOPS = 8.1e12  # NVIDIA's T4 datasheet, fp32 peak (the T4 has no bf16: the library trains in fp32 there)
 UTILISATION = 0.35  # assumed share of peak sustained by cuDNN convolutions in fp32 at these sizes
-STEP_FLOOR_S = 0.006  # assumed least time of one optimisation step of a small net (kernel launches, Hungarian sync)
+# Least time of one optimisation step of a small net (kernel launches, Hungarian sync): the digits preset's epoch
+# (29 steps) took 0.21-0.26 s on one H200 (results/scaling_cuda.md and gpu_check_h200.log, 2026-11-30), 7-9 ms a
+# step, set by the host, not the GPU; Colab's 2 vCPUs are taken to be no faster.
+STEP_FLOOR_S = 0.009
 
 
 def forward_flops(config: MMDCConfig, channels: int) -> float:
@@ -102,7 +105,7 @@ def main() -> int:
     total_cpu, total_t4 = sum(r["cpu_seconds"] for r in rows), sum(r["t4_seconds_estimated"] for r in rows)
     lines += ["", f"Total: {total_cpu / 60:.0f} min on this CPU; about {total_t4 / 3600:.1f} h on a T4 (estimated).", "",
               f"CPU times measured {cpu_machine['date']} on {cpu_machine['cpus']} cores (results/book_timing.json). T4: NOT measured "
-              f"(no GPU lent yet); FLOPs counted with torch.utils.flop_counter, at {UTILISATION:.0%} of the T4's "
+              f"(no T4 lent; the step floor is from an H200); FLOPs counted with torch.utils.flop_counter, at {UTILISATION:.0%} of the T4's "
               f"{T4_FP32_FLOPS / 1e12:.1f} TFLOP/s fp32 peak, at least {STEP_FLOOR_S * 1000:.0f} ms a step, plus the CPU branch's "
               "measured time for the chapter's other cells (it includes the CPU branch's training; the GPU branch's extra CPU work, "
               "e.g. k-means on 70,000 images, is not counted). The chapters print their own projection, timed on the reader's GPU, "

@@ -14,7 +14,8 @@ targets, no assignment, an MSE of 0 in the history. From ``refine_epoch``
 on, targets come from k-means on all embeddings and step 2 stops.
 
 Fast on a GPU as airbench: the data set lives on the device as one uint8 tensor; an epoch's batch
-order and every random augmentation parameter are drawn at once and moved to the device once;
+order and every random augmentation parameter are drawn at once and moved to the device once; the
+training views of several batches are made in one call (``VIEW_CHUNK_VALUES``: fewer kernel launches);
 losses are summed on the device and read once per epoch; bf16 autocast for the backbone
 (``precision``), ``cudnn.benchmark``, fused SGD and optionally ``torch.compile`` on CUDA.
 
@@ -33,7 +34,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -56,11 +57,21 @@ from .step import autocast_for, embed_images, mmdc_loss, resolve_device, train_s
 from .targets import mixture_means, nearest_mean, sample_targets
 
 FUSED_SGD = "fused" in inspect.signature(torch.optim.SGD).parameters  # torch >= 2.3
+# Full-size float pixel values that one call of the augmentation handles (32 MiB): the views of several batches
+# are made at once. Batch by batch, the augmentation was ~440 of a CIFAR-10 batch's ~1,700 operator calls (the
+# rotation and clustering steps; counted on a CPU), each a kernel launch on a GPU, where launches set the pace.
+VIEW_CHUNK_VALUES = 2**23
 KMEANS_N_INIT = 10  # the authors' refinement calls scikit-learn's k_means with its classic default of 10 restarts
 
 
 class TrainingDivergedError(ValueError):
     """The loss or the embeddings became NaN or infinite."""
+
+
+def batches_per_view_call(image_values: int, batch_size: int, copies: int = 1) -> int:
+    """How many batches' training views one call of the augmentation makes: at most ``VIEW_CHUNK_VALUES``
+    full-size values (``image_values`` = C * H * W a copy), and at least one batch."""
+    return max(1, VIEW_CHUNK_VALUES // (copies * image_values * batch_size))
 
 
 def fill_momentum_buffers(optimizer: torch.optim.SGD) -> None:
@@ -283,6 +294,28 @@ class Trainer:
             bounds.pop()
         return order, bounds
 
+    def _batch_views(self, order: torch.Tensor, bounds: list[tuple[int, int]], augment, params: dict,
+                     copies: int = 1) -> Iterator[tuple[int, int, float, torch.Tensor]]:
+        """This process's part of each batch: (low, high, loss weight, training views (copies * B, C, S, S)).
+
+        ``copies`` > 1 repeats each batch's images (the rotation pass's four turns). The views of several
+        batches come from one call of ``apply_view`` (fewer, larger kernels), the same values as batch by
+        batch: every operation in it acts on each image alone, with that image's parameters.
+        """
+        shards = [self._shard(start, stop) for start, stop in bounds]
+        per_call = batches_per_view_call(self.images[0].numel(), self.config.batch_size, copies)
+        for first in range(0, len(shards), per_call):
+            chunk = shards[first : first + per_call]
+            indices = torch.cat([order[low:high].repeat(copies) for low, high, _ in chunk])
+            if self.world == 1:  # the batches are consecutive positions: slice the parameters
+                chunk_params = slice_params(params, copies * chunk[0][0], copies * chunk[-1][1])
+            else:
+                positions = torch.cat([torch.arange(copies * low, copies * high) for low, high, _ in chunk])
+                chunk_params = {key: value[positions.to(self.device)] for key, value in params.items()}
+            views = apply_view(self.images[indices], self.config.input_size, augment, chunk_params)
+            for (low, high, scale), batch_views in zip(chunk, views.split([copies * (high - low) for low, high, _ in chunk])):
+                yield low, high, scale, batch_views
+
     def _draw(self, n: int, augment) -> dict:
         """``n`` images' augmentation parameters, drawn at once on the CPU and moved to the device once."""
         return params_to(draw_view_params(n, augment, self.generator, *self.images.shape[2:]), self.device)
@@ -294,10 +327,7 @@ class Trainer:
         order, bounds = self._epoch_order()
         params = self._draw(N_ROTATIONS * self.images.shape[0], crops)
         total = torch.zeros((), device=self.device)
-        for start, stop in bounds:
-            low, high, scale = self._shard(start, stop)
-            images = self.images[order[low:high]].repeat(N_ROTATIONS, 1, 1, 1)
-            views = apply_view(images, config.input_size, crops, slice_params(params, N_ROTATIONS * low, N_ROTATIONS * high))
+        for low, high, scale, views in self._batch_views(order, bounds, crops, params, copies=N_ROTATIONS):
             rotated, rotation_labels = rotate_quarters(views)
             _, rotation = train_step(self.forward_model, self.optimizer, None, None, rotated, rotation_labels,
                                      rotation_weight=1.0, autocast=self.autocast, loss_scale=scale)
@@ -371,12 +401,9 @@ class Trainer:
         mse_total = torch.zeros((), device=self.device)
         rotation_total = torch.zeros((), device=self.device)
         mine = torch.zeros(self.images.shape[0], dtype=torch.bool, device=self.device) if self.world > 1 else None
-        for start, stop in bounds:
-            low, high, scale = self._shard(start, stop)
+        for low, high, scale, views in self._batch_views(order, bounds, config.augment, params):
             indices = order[low:high]
-            images = self.images[indices]
-            targets = None if warmup else self.targets[indices] if refining else self._assignment(images, indices)
-            views = apply_view(images, config.input_size, config.augment, slice_params(params, low, high))
+            targets = None if warmup else self.targets[indices] if refining else self._assignment(self.images[indices], indices)
             rotated = rotation_labels = None
             if joint:  # one randomly rotated copy per image, in the same forward pass (BatchNorm sees both)
                 rotation_labels = quarters[low:high]

@@ -310,3 +310,15 @@ def test_an_unknown_compile_mode_is_refused_naming_the_modes():
     images = torch.zeros(20, 1, 8, 8, dtype=torch.uint8)
     with pytest.raises(ValueError, match=r"compile='fastest' should be True, False or one of \('default', 'reduce-overhead'"):
         Trainer(config, images, device="cpu", progress=False, compile="fastest")
+
+
+def test_views_made_for_several_batches_at_once_equal_the_views_made_batch_by_batch(monkeypatch):
+    """The augmentation runs on several batches per call (fewer kernel launches on a GPU): the same run, bit for bit."""
+    import mmdc_lib.train as train
+
+    config, images = authors_pipeline_run()  # colour jitter, grayscale, whole-pixel crops, the rotation pass
+    together = Trainer(config, images, device="cpu", progress=False).fit()
+    monkeypatch.setattr(train, "VIEW_CHUNK_VALUES", 1)  # one batch per call
+    one_by_one = Trainer(config, images, device="cpu", progress=False).fit()
+    assert torch.equal(together.embeddings, one_by_one.embeddings)
+    assert [e["mse"] for e in together.history] == [e["mse"] for e in one_by_one.history]

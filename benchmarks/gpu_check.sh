@@ -17,7 +17,7 @@ PYTHON=${PYTHON:-python3}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 $PYTHON -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
 status=0
-timeout 100 $PYTHON -m pytest tests/test_gpu.py -q -p no:cacheprovider -o addopts="" || status=1
+timeout 160 $PYTHON -m pytest tests/test_gpu.py -q -p no:cacheprovider -o addopts="" || status=1
 timeout 240 $PYTHON benchmarks/throughput.py --device cuda --images 60000 --epochs 3 || status=1
 timeout 80 $PYTHON benchmarks/throughput.py --device cuda --preset stl10 --images 13000 --epochs 3 --skip-reference || status=1
 # 4. the single-GPU figure of the torchrun scaling workload (one process; several GPUs are not lent)

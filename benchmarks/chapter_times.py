@@ -29,8 +29,8 @@ from mmdc_lib.models import MMDCNet
 T4_FP32_FLOPS = 8.1e12  # NVIDIA's T4 datasheet, fp32 peak (the T4 has no bf16: the library trains in fp32 there)
 UTILISATION = 0.35  # assumed share of peak sustained by cuDNN convolutions in fp32 at these sizes
 # Least time of one optimisation step of a small net (kernel launches, Hungarian sync): the digits preset's epoch
-# (29 steps) took 0.21-0.26 s on one H200 (results/scaling_cuda.md and gpu_check_h200.log, 2026-11-30), 7-9 ms a
-# step, set by the host, not the GPU; Colab's 2 vCPUs are taken to be no faster.
+# (29 steps) took 0.23-0.26 s on one H200 (results/scaling_cuda.json, 2026-11-30: with and without DDP's
+# gradient sync), 8-9 ms a step, set by the host, not the GPU; Colab's 2 vCPUs are taken to be no faster.
 STEP_FLOOR_S = 0.009
 
 

@@ -1,17 +1,18 @@
 """Operator calls per training batch: what a GPU launches, counted on any machine (issue 9).
 
 On a GPU whose host sets the pace (results/profile_epoch_cifar10_gpu.txt: an H200 busy 16% of a CIFAR-10 epoch,
-about 520 kernel launches a step), a step's time follows its launches, not its arithmetic. This counts, for
-each preset's schedule, the aten operator calls of one batch (its rotation step and clustering step), split
-into the augmentation (``apply_view``) and the rest, with the training views made batch by batch (as before
-``train.VIEW_CHUNK_VALUES``) and several batches per call (now), for one epoch of the whole data set.
+about 600 kernel launches a step), a step's time follows its launches, not its arithmetic. This counts, for
+each preset's schedule, the aten operator calls of one epoch of the whole data set's number of batches (each
+batch: its rotation step and clustering step), in all and inside the augmentation (``apply_view``), with the
+training views made batch by batch (``train.VIEW_CHUNK_VALUES = 1``, as before) and several batches per call
+(now), in the same run.
 
-How: the counts do not depend on the images' size or the batch size, so a Trainer on the CPU with batches of 16
-of the preset's image shape is counted over epochs of 2 and 4 batches; the difference, halved, is one batch
-(per-epoch work such as drawing the parameters cancels). The augmentation's calls per epoch then follow from
-the data set's size, the preset's batch size and ``batches_per_view_call``. The optimiser runs fused, as on a
-GPU. Not every operator call is a kernel launch (views and reshapes are not), and on a GPU bf16 autocast adds a
-cast per weight: the counts compare the two ways, they are not a GPU's launch count.
+How: the counts do not depend on the images' size or the batch size, so the Trainer runs on the CPU with
+batches of 2 images of the preset's shape, as many batches as the data set has at the preset's batch size,
+and each call of the augmentation takes as many batches as it would at the preset's batch size. Every count is
+per batch, an epoch's per-epoch work included. The optimiser runs fused, as on a GPU. Not every operator call is
+a kernel launch (views and reshapes are not), and on a GPU bf16 autocast adds a cast per weight: the counts
+compare the two ways; they are not a GPU's launch count.
 
 Usage: python benchmarks/op_counts.py [--presets cifar10 stl10 ...]
 """
@@ -31,7 +32,7 @@ SHAPES = {  # preset: (images in the data set, channels, side)
     "cifar10": (60_000, 3, 32), "cifar100-20": (60_000, 3, 32), "stl10": (13_000, 3, 96),
     "mnist": (70_000, 1, 28), "fashion-mnist": (70_000, 1, 28), "digits": (1_797, 1, 8),
 }
-COUNT_BATCH = 16  # images >= 2 batches x 16 >= every preset's k
+COUNT_BATCH = 2  # images a batch while counting (BatchNorm needs two)
 
 
 class OperatorCount(TorchDispatchMode):
@@ -48,13 +49,20 @@ class OperatorCount(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def count_epoch(name: str, n_batches: int) -> OperatorCount:
-    """Operator calls of one epoch of ``name``'s schedule on n_batches batches of COUNT_BATCH, batch by batch."""
-    _, channels, side = SHAPES[name]
+def count_epoch(name: str, batch_by_batch: bool) -> OperatorCount:
+    """Operator calls of one epoch of ``name``'s schedule with the data set's number of batches."""
+    n_images, channels, side = SHAPES[name]
     config = preset(name)
+    presets_batch_size = config.batch_size
+    batches = math.ceil(n_images / presets_batch_size)
+    views_per_call = train.batches_per_view_call
+
+    def as_at_the_presets_batch_size(image_values: int, batch_size: int, copies: int = 1) -> int:
+        return 1 if batch_by_batch else views_per_call(channels * side * side, presets_batch_size, copies)
+
     config.epochs, config.refine_epoch, config.lr_milestones, config.warmup_epochs = 2, None, (2,), 0
     config.batch_size = COUNT_BATCH
-    images = torch.randint(0, 256, (n_batches * COUNT_BATCH, channels, side, side), dtype=torch.uint8,
+    images = torch.randint(0, 256, (batches * COUNT_BATCH, channels, side, side), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(0))
     trainer = train.Trainer(config, images, device="cpu", progress=False)
     if train.FUSED_SGD:  # as on a GPU: one fused kernel for the optimiser step, not several per parameter
@@ -72,13 +80,12 @@ def count_epoch(name: str, n_batches: int) -> OperatorCount:
         finally:
             counter.inside = False
 
-    train.apply_view, chunk = counted_apply_view, train.VIEW_CHUNK_VALUES
-    train.VIEW_CHUNK_VALUES = 1  # one batch per call: each call's count is one batch's
+    train.apply_view, train.batches_per_view_call = counted_apply_view, as_at_the_presets_batch_size
     try:
         with counter:
             trainer._run_epoch()
     finally:
-        train.apply_view, train.VIEW_CHUNK_VALUES = apply_view, chunk
+        train.apply_view, train.batches_per_view_call = apply_view, views_per_call
     return counter
 
 
@@ -88,33 +95,26 @@ def main() -> None:
     args = parser.parse_args()
     rows = {}
     for name in args.presets:
-        small, large = count_epoch(name, 2), count_epoch(name, 4)
-        per_batch = (large.total - small.total) / 2
+        before, now = count_epoch(name, batch_by_batch=True), count_epoch(name, batch_by_batch=False)
         config = preset(name)
-        alternating = config.rotation == "alternating"
-        # Batch by batch: the rotation pass's calls come first (alternating schedule), then the clustering pass's.
-        rotation_view = small.view_calls[0] if alternating else 0
-        clustering_view = small.view_calls[-1]
-        views_before = rotation_view + clustering_view
-        n_images, channels, side = SHAPES[name]
-        batches = math.ceil(n_images / config.batch_size)
-        calls = lambda copies: math.ceil(batches / train.batches_per_view_call(channels * side * side, config.batch_size, copies))  # noqa: E731
-        views_now = (calls(4) * rotation_view * alternating + calls(1) * clustering_view) / batches
-        rest = per_batch - views_before
-        rows[name] = {"schedule": config.rotation, "batches_per_epoch": batches, "rest_per_batch": rest,
-                      "views_per_batch_before": views_before, "views_per_batch_now": views_now,
-                      "per_batch_before": per_batch, "per_batch_now": rest + views_now,
-                      "view_calls_per_epoch_now": (calls(4) if alternating else 0) + calls(1)}
+        batches = math.ceil(SHAPES[name][0] / config.batch_size)
+        rows[name] = {"schedule": config.rotation, "batches_per_epoch": batches,
+                      "per_batch_before": before.total / batches, "per_batch_now": now.total / batches,
+                      "views_per_batch_before": sum(before.view_calls) / batches,
+                      "views_per_batch_now": sum(now.view_calls) / batches,
+                      "view_calls_per_epoch_before": len(before.view_calls), "view_calls_per_epoch_now": len(now.view_calls)}
         print(name, rows[name], flush=True)
     lines = ["# Operator calls per batch (rotation and clustering steps), counted on the CPU, fused optimiser", "",
-             "| preset | schedule | batches an epoch | augmentation, batch by batch | augmentation now | the rest | "
-             "all, before | all, now | fewer |", "|---|---|---|---|---|---|---|---|---|"]
+             "| preset | schedule | batches an epoch | augmentation calls an epoch, before / now | in the augmentation, "
+             "before | now | all, before | all, now | fewer |", "|---|---|---|---|---|---|---|---|---|"]
     for name, row in rows.items():
-        lines.append(f"| {name} | {row['schedule']} | {row['batches_per_epoch']} | {row['views_per_batch_before']:.0f} | "
-                     f"{row['views_per_batch_now']:.1f} | {row['rest_per_batch']:.0f} | {row['per_batch_before']:.0f} | "
-                     f"{row['per_batch_now']:.0f} | {100 * (1 - row['per_batch_now'] / row['per_batch_before']):.0f}% |")
-    lines += ["", f"Augmentation now: views of several batches per call (train.VIEW_CHUNK_VALUES = {train.VIEW_CHUNK_VALUES} "
-              "full-size values a call), over one epoch of the whole data set. Operator calls, not kernel launches: "
+        lines.append(f"| {name} | {row['schedule']} | {row['batches_per_epoch']} | {row['view_calls_per_epoch_before']} / "
+                     f"{row['view_calls_per_epoch_now']} | {row['views_per_batch_before']:.0f} | {row['views_per_batch_now']:.1f} | "
+                     f"{row['per_batch_before']:.0f} | {row['per_batch_now']:.0f} | "
+                     f"{100 * (1 - row['per_batch_now'] / row['per_batch_before']):.0f}% |")
+    lines += ["", f"Per batch (its rotation and clustering steps), averaged over one epoch of the data set's number of batches. "
+              f"Now: views of several batches per call (train.VIEW_CHUNK_VALUES = {train.VIEW_CHUNK_VALUES} "
+              "full-size values a call, grouped as at the preset's batch size). Operator calls, not kernel launches: "
               "views and reshapes launch nothing, and on a GPU bf16 autocast adds a cast per weight. The GPU time "
               "this saves is measured only where a GPU is lent (benchmarks/gpu_check.sh).", f"Machine: {machine()}"]
     save("op_counts", {"machine": machine(), "view_chunk_values": train.VIEW_CHUNK_VALUES, "rows": rows}, lines)

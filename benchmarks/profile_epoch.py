@@ -12,6 +12,7 @@ Usage: python benchmarks/profile_epoch.py [--device auto] [--preset cifar10] [--
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
@@ -60,6 +61,7 @@ def main() -> None:
     events = profiler.key_averages()
     print(f"{args.preset}, {config.network}, {args.images} images, batch {config.batch_size}, {config.rotation} rotation, "
           f"on {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}")
+    print(f"Command: python {' '.join(sys.argv)}")
     print(f"Machine: {machine()}")
     print(f"epoch seconds: warm-up {warm_up:.2f}, steady {steady:.2f} ({args.images / steady:.0f} images/s), "
           f"under the profiler {profiled:.2f}")

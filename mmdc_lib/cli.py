@@ -192,6 +192,7 @@ def train(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "epochs": config.epochs,
         "device": str(device),
+        "compile": args.compile,  # False or torch.compile's mode
         "processes": trainer.world,
         "subset": args.subset,
         "data_dir": args.data_dir,

@@ -58,8 +58,9 @@ from .targets import mixture_means, nearest_mean, sample_targets
 
 FUSED_SGD = "fused" in inspect.signature(torch.optim.SGD).parameters  # torch >= 2.3
 # Full-size float pixel values that one call of the augmentation handles (32 MiB): the views of several batches
-# are made at once. Batch by batch, the augmentation was ~440 of a CIFAR-10 batch's ~1,700 operator calls (the
-# rotation and clustering steps; counted on a CPU), each a kernel launch on a GPU, where launches set the pace.
+# are made at once. Batch by batch, the augmentation made 438 of a CIFAR-10 batch's 1,254 operator calls (its
+# rotation and clustering steps, fused optimiser; benchmarks/op_counts.py), most of them kernel launches on a
+# GPU, where the launches set the pace.
 VIEW_CHUNK_VALUES = 2**23
 KMEANS_N_INIT = 10  # the authors' refinement calls scikit-learn's k_means with its classic default of 10 restarts
 
@@ -79,10 +80,11 @@ def fill_momentum_buffers(optimizer: torch.optim.SGD) -> None:
 
     Fused SGD (PyTorch 2.11-2.14 at least) fails with a TypeError when some parameters of a step have a buffer
     and others get their first gradient later: the embedding head after the rotation pass or a warm-up. A zero
-    buffer makes the same first step as none (0 * momentum + grad == grad exactly), so results do not change.
+    buffer makes the same first step as none (0 * momentum + grad == grad exactly) where dampening is 0, as in
+    every setting of this library; groups with momentum 0 or dampening are left as they are.
     """
     for group in optimizer.param_groups:
-        if group["momentum"] == 0:
+        if group["momentum"] == 0 or group.get("dampening", 0) != 0:
             continue
         for parameter in group["params"]:
             state = optimizer.state[parameter]
@@ -295,26 +297,34 @@ class Trainer:
         return order, bounds
 
     def _batch_views(self, order: torch.Tensor, bounds: list[tuple[int, int]], augment, params: dict,
-                     copies: int = 1) -> Iterator[tuple[int, int, float, torch.Tensor]]:
-        """This process's part of each batch: (low, high, loss weight, training views (copies * B, C, S, S)).
+                     copies: int = 1) -> Iterator[tuple[int, int, float, torch.Tensor, torch.Tensor]]:
+        """This process's part of each batch: (low, high, loss weight, its uint8 images (B, C, H, W), their
+        training views (copies * B, C, S, S)).
 
         ``copies`` > 1 repeats each batch's images (the rotation pass's four turns). The views of several
-        batches come from one call of ``apply_view`` (fewer, larger kernels), the same values as batch by
-        batch: every operation in it acts on each image alone, with that image's parameters.
+        batches come from one call of ``apply_view`` (fewer, larger kernels). Every operation in it acts on
+        each image alone, with that image's parameters: on the CPU the values are those of batch-by-batch
+        views, bit for bit (tested); on a GPU a per-image reduction (contrast's mean) may add in another order.
         """
         shards = [self._shard(start, stop) for start, stop in bounds]
-        per_call = batches_per_view_call(self.images[0].numel(), self.config.batch_size, copies)
+        shard_size = math.ceil(self.config.batch_size / self.world)
+        per_call = batches_per_view_call(self.images[0].numel(), shard_size, copies)
         for first in range(0, len(shards), per_call):
             chunk = shards[first : first + per_call]
-            indices = torch.cat([order[low:high].repeat(copies) for low, high, _ in chunk])
-            if self.world == 1:  # the batches are consecutive positions: slice the parameters
+            sizes = [high - low for low, high, _ in chunk]
+            if self.world == 1:  # consecutive positions: slices, no gathering of positions
+                images = self.images[order[chunk[0][0] : chunk[-1][1]]]
                 chunk_params = slice_params(params, copies * chunk[0][0], copies * chunk[-1][1])
             else:
-                positions = torch.cat([torch.arange(copies * low, copies * high) for low, high, _ in chunk])
-                chunk_params = {key: value[positions.to(self.device)] for key, value in params.items()}
-            views = apply_view(self.images[indices], self.config.input_size, augment, chunk_params)
-            for (low, high, scale), batch_views in zip(chunk, views.split([copies * (high - low) for low, high, _ in chunk])):
-                yield low, high, scale, batch_views
+                images = self.images[torch.cat([order[low:high] for low, high, _ in chunk])]
+                positions = torch.cat([torch.arange(copies * low, copies * high, device=self.device) for low, high, _ in chunk])
+                chunk_params = {key: value[positions] for key, value in params.items()}
+            batch_images = images.split(sizes)
+            if copies > 1:  # each batch's images, then the same images again: as batch.repeat(copies, 1, 1, 1)
+                images = torch.cat([batch.repeat(copies, 1, 1, 1) for batch in batch_images])
+            views = apply_view(images, self.config.input_size, augment, chunk_params)
+            for (low, high, scale), batch, batch_views in zip(chunk, batch_images, views.split([copies * n for n in sizes])):
+                yield low, high, scale, batch, batch_views
 
     def _draw(self, n: int, augment) -> dict:
         """``n`` images' augmentation parameters, drawn at once on the CPU and moved to the device once."""
@@ -327,7 +337,7 @@ class Trainer:
         order, bounds = self._epoch_order()
         params = self._draw(N_ROTATIONS * self.images.shape[0], crops)
         total = torch.zeros((), device=self.device)
-        for low, high, scale, views in self._batch_views(order, bounds, crops, params, copies=N_ROTATIONS):
+        for _, _, scale, _, views in self._batch_views(order, bounds, crops, params, copies=N_ROTATIONS):
             rotated, rotation_labels = rotate_quarters(views)
             _, rotation = train_step(self.forward_model, self.optimizer, None, None, rotated, rotation_labels,
                                      rotation_weight=1.0, autocast=self.autocast, loss_scale=scale)
@@ -401,9 +411,9 @@ class Trainer:
         mse_total = torch.zeros((), device=self.device)
         rotation_total = torch.zeros((), device=self.device)
         mine = torch.zeros(self.images.shape[0], dtype=torch.bool, device=self.device) if self.world > 1 else None
-        for low, high, scale, views in self._batch_views(order, bounds, config.augment, params):
+        for low, high, scale, images, views in self._batch_views(order, bounds, config.augment, params):
             indices = order[low:high]
-            targets = None if warmup else self.targets[indices] if refining else self._assignment(self.images[indices], indices)
+            targets = None if warmup else self.targets[indices] if refining else self._assignment(images, indices)
             rotated = rotation_labels = None
             if joint:  # one randomly rotated copy per image, in the same forward pass (BatchNorm sees both)
                 rotation_labels = quarters[low:high]

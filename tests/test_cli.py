@@ -385,6 +385,7 @@ def test_metrics_name_date_commit_and_device_and_a_finished_run_loaded_again_kee
     assert run_cli("train", "--dataset", "digits", "--epochs", "1", "--device", "cpu", "--no-progress", "--out", str(out)).returncode == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["device_name"] == "CPU" and metrics["date"].endswith("UTC") and metrics["commit"]
+    assert metrics["compile"] is False  # or torch.compile's mode: whether the numbers came from a compiled network
     metrics["date"], metrics["commit"] = "2001-01-01 00:00 UTC", "feedc0ffee00"  # as if trained long ago
     (out / "metrics.json").write_text(json.dumps(metrics))
     again = run_cli("train", "--dataset", "digits", "--epochs", "1", "--device", "cpu", "--no-progress", "--out", str(out), "--resume")

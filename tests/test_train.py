@@ -312,13 +312,40 @@ def test_an_unknown_compile_mode_is_refused_naming_the_modes():
         Trainer(config, images, device="cpu", progress=False, compile="fastest")
 
 
-def test_views_made_for_several_batches_at_once_equal_the_views_made_batch_by_batch(monkeypatch):
+@pytest.mark.parametrize("n_images", [71, 65])  # an uneven last batch; a last batch of one image, dropped
+def test_views_made_for_several_batches_at_once_equal_the_views_made_batch_by_batch(monkeypatch, n_images):
     """The augmentation runs on several batches per call (fewer kernel launches on a GPU): the same run, bit for bit."""
     import mmdc_lib.train as train
 
-    config, images = authors_pipeline_run()  # colour jitter, grayscale, whole-pixel crops, the rotation pass
+    config, _ = authors_pipeline_run()  # colour jitter, grayscale, whole-pixel crops, the rotation pass
+    images = torch.randint(0, 256, (n_images, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     together = Trainer(config, images, device="cpu", progress=False).fit()
     monkeypatch.setattr(train, "VIEW_CHUNK_VALUES", 1)  # one batch per call
     one_by_one = Trainer(config, images, device="cpu", progress=False).fit()
     assert torch.equal(together.embeddings, one_by_one.embeddings)
     assert [e["mse"] for e in together.history] == [e["mse"] for e in one_by_one.history]
+
+
+@pytest.mark.parametrize("world", [2, 3])
+@pytest.mark.parametrize("copies", [1, 4])
+def test_each_process_gets_the_views_of_its_own_shard_of_every_batch(monkeypatch, world, copies):
+    """Under torchrun each process augments its shards of several batches at once: the views and images of each
+    shard as if made alone, for every rank (checked here without processes: world and rank set by hand)."""
+    import mmdc_lib.train as train
+    from mmdc_lib.augment import apply_view, slice_params
+
+    config, _ = authors_pipeline_run()
+    images = torch.randint(0, 256, (71, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    trainer = Trainer(config, images, device="cpu", progress=False)
+    order, bounds = trainer._epoch_order()
+    params = trainer._draw(copies * len(images), config.augment)
+    monkeypatch.setattr(train, "VIEW_CHUNK_VALUES", 3 * copies * images[0].numel() * 6)  # 2-3 shards a call
+    for rank in range(world):
+        trainer.world, trainer.rank = world, rank
+        shards = list(trainer._batch_views(order, bounds, config.augment, params, copies=copies))
+        assert [(low, high, scale) for low, high, scale, _, _ in shards] == [trainer._shard(*b) for b in bounds]
+        for low, high, _, shard_images, views in shards:
+            alone = images[order[low:high]]
+            expected = apply_view(alone.repeat(copies, 1, 1, 1), config.input_size, config.augment,
+                                  slice_params(params, copies * low, copies * high))
+            assert torch.equal(shard_images, alone) and torch.equal(views, expected)

@@ -115,6 +115,22 @@ def summary(runs: list[dict], keys=("acc", "nmi", "ari")) -> dict:
     return out
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a GPU's kernels run behind the host): before reading a clock."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed_epoch(trainer: Trainer) -> float:
+    """Wall seconds of one training epoch of ``trainer`` (``_run_epoch``, then the epoch counted), device work included."""
+    synchronize(trainer.device)
+    start = time.perf_counter()
+    trainer._run_epoch()
+    trainer.epoch += 1
+    synchronize(trainer.device)
+    return time.perf_counter() - start
+
+
 def save(name: str, payload: dict, lines: list[str]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2))

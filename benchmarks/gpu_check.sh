@@ -10,8 +10,8 @@
 #      (4,096 images, as the committed profile_epoch_cifar10_gpu_reduce-overhead.txt).
 # Random uint8 images of the right shape stand in for the data sets (nothing can be downloaded there).
 # Usage on the device machine, from the repository root: bash benchmarks/gpu_check.sh
-# Results: benchmarks/results/throughput_*_gpu.{json,md}, scaling_cuda.*, profile_epoch_cifar10_gpu.txt, copied to
-# $OUT when it is set.
+# Results: benchmarks/results/throughput_*_gpu.{json,md}, scaling_cuda.*, profile_epoch_cifar10_gpu_reduce-overhead.txt,
+# copied to $OUT when it is set.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}

@@ -66,9 +66,7 @@ def count_epoch(name: str, batch_by_batch: bool) -> OperatorCount:
                            generator=torch.Generator().manual_seed(0))
     trainer = train.Trainer(config, images, device="cpu", progress=False)
     if train.FUSED_SGD:  # as on a GPU: one fused kernel for the optimiser step, not several per parameter
-        for group in trainer.optimizer.param_groups:
-            group["fused"] = True
-        train.fill_momentum_buffers(trainer.optimizer)
+        train.set_fused_sgd(trainer.optimizer, True)
     counter = OperatorCount()
     apply_view = train.apply_view
 

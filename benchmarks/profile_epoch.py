@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import torch
-from common import machine
+from common import machine, timed_epoch
 from torch.profiler import ProfilerActivity, profile
 
 from mmdc_lib.config import COMPILE_MODES, preset
@@ -25,17 +24,6 @@ from mmdc_lib.train import Trainer
 
 SYNC_CALLS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize", "cudaMemcpy", "aten::item",
               "aten::_local_scalar_dense")
-
-
-def timed_epoch(trainer: Trainer, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    trainer._run_epoch()
-    trainer.epoch += 1
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -54,10 +42,10 @@ def main() -> None:
     config.epochs, config.refine_epoch, config.lr_milestones = 10, None, (10,)
     images = torch.randint(0, 256, (args.images, 3, side, side), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     trainer = Trainer(config, images, device=device, progress=False)
-    warm_up, steady = timed_epoch(trainer, device), timed_epoch(trainer, device)
+    warm_up, steady = timed_epoch(trainer), timed_epoch(trainer)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as profiler:
-        profiled = timed_epoch(trainer, device)
+        profiled = timed_epoch(trainer)
     events = profiler.key_averages()
     print(f"{args.preset}, {config.network}, {args.images} images, batch {config.batch_size}, {config.rotation} rotation, "
           f"on {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}")
@@ -76,9 +64,9 @@ def main() -> None:
     for mode in args.compile:
         torch._dynamo.reset()  # each mode compiles afresh
         compiled = Trainer(config, images, device=device, progress=False, compile=mode)
-        first = [timed_epoch(compiled, device) for _ in range(2)]
+        first = [timed_epoch(compiled) for _ in range(2)]
         print(f"torch.compile mode {mode}: first epochs {first[0]:.2f} s, {first[1]:.2f} s; "
-              f"steady {timed_epoch(compiled, device):.2f} s (eager steady {steady:.2f} s)", flush=True)
+              f"steady {timed_epoch(compiled):.2f} s (eager steady {steady:.2f} s)", flush=True)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import machine, save
+from common import machine, save, synchronize, timed_epoch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
@@ -50,11 +50,6 @@ def peak_memory_gb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**30
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # --- the reference: the authors' pipeline style ---------------------------------------------------------
@@ -153,14 +148,7 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         trainer = Trainer(config, images, device=device, progress=False, compile=compile_model)
-        epoch_seconds = []
-        for epoch in range(args.epochs):
-            synchronize(device)
-            start = time.perf_counter()
-            trainer._run_epoch()
-            trainer.epoch += 1
-            synchronize(device)
-            epoch_seconds.append(time.perf_counter() - start)
+        epoch_seconds = [timed_epoch(trainer) for _ in range(args.epochs)]
         with tempfile.TemporaryDirectory() as scratch:  # what every epoch adds: evaluation and the checkpoint
             trainer.out_dir = Path(scratch)
             synchronize(device)

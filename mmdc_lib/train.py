@@ -92,6 +92,15 @@ def fill_momentum_buffers(optimizer: torch.optim.SGD) -> None:
                 state["momentum_buffer"] = torch.zeros_like(parameter, memory_format=torch.preserve_format)
 
 
+def set_fused_sgd(optimizer: torch.optim.SGD, fused: Optional[bool]) -> None:
+    """Switch an SGD's fused kernel on (True) or off (None), e.g. a GPU checkpoint's optimiser resumed on a
+    CPU; switched on, every parameter gets its momentum buffer (``fill_momentum_buffers``)."""
+    for group in optimizer.param_groups:
+        group["fused"] = fused
+    if fused:
+        fill_momentum_buffers(optimizer)
+
+
 def kmeans_seed(seed: int, epoch: int) -> int:
     """A k-means random_state in [0, 2**32) derived from the run's seed and the epoch (any seed works)."""
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
@@ -238,10 +247,8 @@ class Trainer:
                 raise CheckpointError(f"it holds targets of shape {tuple(targets.shape)}, this run needs {tuple(self.targets.shape)}")
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-            for group in self.optimizer.param_groups:  # a GPU checkpoint's fused kernel, not on a CPU resume
-                group["fused"] = self.fused_sgd
-            if self.fused_sgd:  # a CPU checkpoint resumed on a GPU may lack some buffers
-                fill_momentum_buffers(self.optimizer)
+            # A GPU checkpoint's fused kernel, not on a CPU resume; a CPU checkpoint on a GPU may lack some buffers.
+            set_fused_sgd(self.optimizer, self.fused_sgd)
             scheduler = dict(state["scheduler"])
             scheduler["milestones"] = collections.Counter(scheduler["milestones"])
             self.scheduler.load_state_dict(scheduler)

@@ -110,6 +110,7 @@ def params_to(params: Params, device: torch.device | str) -> Params:
 
 
 def slice_params(params: Params, start: int, stop: int) -> Params:
+    """The parameters of images ``start`` to ``stop`` (rows of every tensor), e.g. one batch of an epoch's draw."""
     return {key: value[start:stop] for key, value in params.items()}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
@@ -20,11 +21,11 @@ import numpy as np
 
 from .config import COMPILE_MODES, PRECISIONS, PRESETS, ROTATION_SCHEDULES, preset, with_warmup
 from .data import DATASETS, MAX_IMAGE_SIZE, load_dataset
-from .estimator import images_to_uint8_nchw
+from .estimator import INPUT_SIZE_RANGE, NATIVE_SIZE_EVAL_CROP, default_input_size, images_to_uint8_nchw
 from .metrics import NMI_AVERAGING, evaluate_clustering
 from . import reproduce
 from .processes import distributed, start_processes, together
-from .runs import provenance
+from .runs import METRICS_NAME, provenance
 from .train import Trainer, check_out_dir, resolve_device
 
 # What bad input raises, by family: our ValueError/TypeError (CheckpointError and the data errors included),
@@ -66,10 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--rotation", choices=ROTATION_SCHEDULES, default=None, help="override the preset's rotation schedule ('none' also drops a rotation-only warm-up)")
     train.add_argument("--subset", type=int, default=None, help="train on a random subset of this many images (the same subset for every seed)")
     train.add_argument("--out", default=None, help="output folder (default: runs/DATASET-seedS)")
-    train.add_argument("--data-dir", default=None, help="where the data set lives or is downloaded to (default: ./data)")
+    train.add_argument("--data-dir", default=None, help="where the data set lives or is downloaded to (default: ./data; unused for digits, which scikit-learn ships)")
     train.add_argument("--no-download", action="store_true", help="never download; fail if the data is missing")
     train.add_argument("--image-size", type=int, default=None,
-                       help="folder only: resize images to this side (default: the median shorter side, at most 96)")
+                       help="folder only: resize images to this side (default: the median shorter side, at most 96); "
+                            f"without --preset the network sees that side, clipped to {INPUT_SIZE_RANGE[0]}-{INPUT_SIZE_RANGE[1]} px")
     train.add_argument("--skip-bad-images", action="store_true", help="folder only: skip files that cannot be decoded (counted) instead of stopping")
     runs = train.add_mutually_exclusive_group()
     runs.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if it exists")
@@ -165,6 +167,12 @@ def train(args: argparse.Namespace) -> dict:
         if not data.class_names:
             raise ValueError("the folder has no labelled sub-folders: say how many clusters with --n-clusters.")
         config.n_clusters = len(data.class_names)
+    if args.dataset == "folder" and args.preset is None:
+        # The digits preset's 8 px are for 8x8 digits: the network sees the loaded side as MMDC() chooses it (the
+        # images' own side gets a resampled clean view, a centre crop of NATIVE_SIZE_EVAL_CROP, as in MMDC()).
+        height, width = images_nhwc.shape[1:3]
+        config.input_size = default_input_size(height, width)
+        config.augment.eval_crop = NATIVE_SIZE_EVAL_CROP if height == width == config.input_size else 1.0
     config.validate()
     if args.subset is not None:
         if not 2 <= args.subset:
@@ -183,9 +191,9 @@ def train(args: argparse.Namespace) -> dict:
     if rank > 0:  # rank 0 alone writes the results
         return {}
     made = provenance(device)
-    earlier = out / "metrics.json"
-    if not trainer.timings["training"] and earlier.exists():  # a finished run, only loaded: it keeps its own provenance
-        made.update({k: v for k, v in json.loads(earlier.read_text()).items() if k in made})
+    earlier = read_metrics(out)
+    if not trainer.timings["training"] and earlier is not None:  # a finished run, only loaded: it keeps its own provenance
+        made.update({k: v for k, v in earlier.items() if k in made})
     metrics = {
         "dataset": args.dataset,
         "n_images": int(len(images)),
@@ -195,7 +203,7 @@ def train(args: argparse.Namespace) -> dict:
         "compile": args.compile,  # False or torch.compile's mode
         "processes": trainer.world,
         "subset": args.subset,
-        "data_dir": args.data_dir,
+        "data_dir": args.data_dir if args.dataset != "digits" else None,  # scikit-learn ships the digits
         "fit": result.fit_score,
         "seconds_this_process": time.perf_counter() - start,
         "seconds_training": float(sum(entry["seconds"] for entry in result.history)),
@@ -207,12 +215,23 @@ def train(args: argparse.Namespace) -> dict:
         metrics.update(acc=scores.acc, nmi=scores.nmi, ari=scores.ari, nmi_averaging=NMI_AVERAGING,
                        confusion=scores.confusion.tolist(), confusion_cluster_ids=scores.cluster_ids.tolist())
     metrics["history"] = result.history
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    temporary = out / f"{METRICS_NAME}.tmp"  # then renamed: a kill or a full disk never leaves half a file
+    temporary.write_text(json.dumps(metrics, indent=2))
+    os.replace(temporary, out / METRICS_NAME)
     np.save(out / "labels.npy", result.labels)
     write_figures(out, images_nhwc, result.labels, scores, data.class_names, result.history)
     summary = {k: round(metrics[k], 4) for k in ("acc", "nmi", "ari", "fit") if k in metrics}
     print(f"{args.dataset} seed {args.seed}: {summary} -> {out}")
     return metrics
+
+
+def read_metrics(out: Path) -> Optional[dict]:
+    """A run folder's metrics.json, or None when it is missing or unreadable (e.g. truncated by an older version)."""
+    try:
+        metrics = json.loads((out / METRICS_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return metrics if isinstance(metrics, dict) else None
 
 
 def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -221,6 +240,11 @@ def one_line_warning(message, category, filename, lineno, file=None, line=None) 
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m mmdc_lib`` in-process: ``argv`` as the command line's arguments (default ``sys.argv[1:]``).
+
+    Returns the exit status: 0; 2 with one line on stderr for bad input (argparse's usage errors exit with 2
+    too); 1 when some of reproduce's runs failed; 130 when interrupted (every finished epoch is kept).
+    """
     args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():

@@ -9,6 +9,8 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import shutil
+import urllib.error
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -304,6 +306,7 @@ def load_dataset(
         raise FileNotFoundError(f"data directory {data_dir} does not exist (and downloading is off).")
     from torchvision import datasets
 
+    existed = data_dir.exists()
     try:
         if name == "mnist":
             return _load_mnist_like(datasets.MNIST, name, data_dir, download)
@@ -318,3 +321,8 @@ def load_dataset(
         return load_image_folder(data_dir, size=image_size, skip_bad=skip_bad, progress=progress)
     except RuntimeError as error:  # torchvision: "Dataset not found or corrupted. You can use download=True ..."
         raise FileNotFoundError(f"{name} not found in {data_dir}: {error}") from None
+    except urllib.error.URLError as error:  # no network, a proxy, a server down
+        if not existed and not any(path.is_file() for path in data_dir.rglob("*")):
+            shutil.rmtree(data_dir, ignore_errors=True)  # the download made it and left nothing in it
+        raise ConnectionError(f"could not download {name} to {data_dir} ({getattr(error, 'reason', error)}); put its files "
+                              "there and run again without downloading (--no-download, download=False).") from None

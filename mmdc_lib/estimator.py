@@ -49,6 +49,14 @@ AUGMENTATIONS = {
 # pixels themselves, while every augmented view is resampled; a centre crop of 0.95 resamples it too. From the
 # digits preset (benchmarks/results/digits_study_clean_view*.md); for the named augmentations other than "none".
 NATIVE_SIZE_EVAL_CROP = 0.95
+# input_size=None: the images' shorter side, clipped to this range (small networks; a CPU-sized step).
+INPUT_SIZE_RANGE = (8, 20)
+
+
+def default_input_size(height: int, width: int) -> int:
+    """The side ``MMDC(input_size=None)`` trains at: the images' shorter side, clipped to ``INPUT_SIZE_RANGE``."""
+    low, high = INPUT_SIZE_RANGE
+    return min(max(min(height, width), low), high)
 
 
 def images_to_uint8_nchw(X, input_range: Optional[tuple[float, float]] = None) -> tuple[torch.Tensor, tuple[float, float]]:
@@ -60,7 +68,11 @@ def images_to_uint8_nchw(X, input_range: Optional[tuple[float, float]] = None) -
     """
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
-    X = np.asarray(X)
+    try:
+        X = np.asarray(X)
+    except ValueError:  # numpy's "inhomogeneous shape": a list of images of different sizes
+        raise ValueError("X should hold images of one shape, got a sequence of differently shaped arrays; "
+                         "resize them to one size first (e.g. load_image_folder(..., image_size=S)).") from None
     if X.dtype == object or not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)) or X.dtype == bool:
         raise TypeError(f"X should be a numeric array of images (uint8 or float), got dtype {X.dtype}.")
     if X.ndim not in (3, 4):
@@ -72,7 +84,9 @@ def images_to_uint8_nchw(X, input_range: Optional[tuple[float, float]] = None) -
     if X.ndim == 3:
         X = X[..., None]
     if X.shape[3] not in (1, 3):
-        raise ValueError(f"images should have 1 or 3 channels (last axis), got {X.shape[3]} (shape {X.shape}).")
+        hint = ("; this looks like channels first (N, C, H, W), as PyTorch stores images: pass "
+                "X.transpose(0, 2, 3, 1)" if X.shape[1] in (1, 3) else "")
+        raise ValueError(f"images should have 1 or 3 channels (last axis), got {X.shape[3]} (shape {X.shape}){hint}.")
     if min(X.shape[1:3]) < 2:
         raise ValueError(f"images should be at least 2x2 pixels, got {X.shape[1]}x{X.shape[2]}.")
     if X.dtype == np.uint8:
@@ -129,7 +143,7 @@ def _image_shape(images: torch.Tensor) -> tuple[int, int, int]:
     return (images.shape[2], images.shape[3], images.shape[1])
 
 
-class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
+class MMDC(ClusterMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Multi-Modal Deep Clustering (Shiran & Weinshall, ICPR 2020) as a scikit-learn estimator.
 
     Parameters mirror :class:`mmdc_lib.config.MMDCConfig`; ``None`` means
@@ -153,7 +167,9 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
 
     Attributes after ``fit``: ``labels_`` (N,), ``cluster_centers_`` (k, d),
     ``embedding_`` (N, d), ``fit_score_``, ``history_``, ``config_``, ``n_iter_``, ``n_init_``, ``device_``,
-    ``restarts_`` (one dict per restart: its ``seed``, ``fit_score``, ``cluster_sizes``, ``balanced``, ``kept``).
+    ``restarts_`` (one dict per restart: its ``seed``, ``fit_score``, ``cluster_sizes``, ``balanced``, ``kept``),
+    ``input_range_`` (the value range of the fitted X, scaled to 0..255; ``transform`` and ``predict`` scale
+    new images the same way) and ``image_shape_`` ((H, W, C) of the fitted images).
     """
 
     def __init__(
@@ -203,6 +219,9 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         n_samples, channels, height, width = images.shape
         if isinstance(self.augmentation, AugmentConfig):
             augment = copy.deepcopy(self.augmentation)  # validate() normalises in place: never the caller's object
+        elif not isinstance(self.augmentation, str):
+            raise TypeError(f"augmentation should be 'auto', {', '.join(map(repr, AUGMENTATIONS))} or an AugmentConfig, "
+                            f"got {type(self.augmentation).__name__} {self.augmentation!r}.")
         elif self.augmentation == "auto":
             augment = copy.deepcopy(AUGMENTATIONS["affine" if channels == 1 else "color"])
         elif self.augmentation in AUGMENTATIONS:
@@ -214,7 +233,7 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         warmup = check_int("warmup_epochs", self.warmup_epochs, minimum=0)
         epochs = self.epochs if self.epochs is not None else warmup + max(5, math.ceil(TARGET_STEPS / steps_per_epoch))
         epochs_are_int = isinstance(epochs, numbers.Integral) and not isinstance(epochs, bool)  # else validate() names it
-        input_size = self.input_size if self.input_size is not None else min(max(min(height, width), 8), 20)
+        input_size = self.input_size if self.input_size is not None else default_input_size(height, width)
         # The schedule of the clustering epochs, those after the warm-up: lr x0.1 at 80% of them, refinement from 75%.
         refine_epoch = self.refine_epoch
         if isinstance(refine_epoch, str):
@@ -235,27 +254,35 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         return config
 
     def fit(self, X, y=None) -> "MMDC":
-        """Train on images X ((N, H, W) or (N, H, W, C)); ``y`` is ignored (unsupervised)."""
+        """Train on images X ((N, H, W) or (N, H, W, C)); ``y`` is ignored (unsupervised).
+
+        The fitted attributes are set together at the end: a fit that fails (bad input or settings, a
+        diverged training, an interruption) leaves an earlier fit's attributes as they were.
+        """
         MMDCConfig(n_clusters=self.n_clusters).validate()  # names a bad n_clusters before anything else
-        images, self.input_range_ = images_to_uint8_nchw(X)
+        if not isinstance(self.verbose, (bool, numbers.Integral)):
+            raise TypeError(f"verbose should be a bool, got {type(self.verbose).__name__} {self.verbose!r}.")
+        images, input_range = images_to_uint8_nchw(X)
         if images.shape[0] < self.n_clusters:
             raise ValueError(f"n_samples={images.shape[0]} should be >= n_clusters={self.n_clusters}.")
         n_init = self._n_restarts(images.shape[0])
         seed = check_seed(self.seed)
-        runs, fits, sizes, self.restarts_ = {}, [], [], []
+        runs, fits, sizes, restarts = {}, [], [], []
         for i, restart_seed in enumerate(restart_seeds(seed, n_init)):
             config = self._resolve_config(images, seed=restart_seed)
-            result = Trainer(config, images, device=self.device, progress=self.verbose).fit()
+            result = Trainer(config, images, device=self.device, progress=bool(self.verbose)).fit()
             fits.append(result.fit_score)
             sizes.append(np.bincount(result.labels, minlength=self.n_clusters).tolist())
-            self.restarts_.append({"seed": config.seed, "fit_score": result.fit_score, "cluster_sizes": sizes[-1],
-                                   "balanced": is_balanced(sizes[-1]), "kept": False})
+            restarts.append({"seed": config.seed, "fit_score": result.fit_score, "cluster_sizes": sizes[-1],
+                             "balanced": is_balanced(sizes[-1]), "kept": False})
             runs[i] = (config, result)
             # only the best balanced restart so far and the lowest fit so far can still be kept: free the others
             candidates = {kept_restart(fits, sizes), int(np.argmin(fits))}
             runs = {j: run for j, run in runs.items() if j in candidates}
         kept = kept_restart(fits, sizes)
-        self.restarts_[kept]["kept"] = True
+        restarts[kept]["kept"] = True
+        self.input_range_ = input_range
+        self.restarts_ = restarts
         self.config_, result = runs[kept]
         self._model = result.model.eval()
         self.device_ = resolve_device(self.device)  # where it was fitted
@@ -285,6 +312,11 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
         self._warn_if_scaled_differently(X)
         return images
 
+    # The warnings name the line of the caller's code that called transform or predict: both call _embed, which
+    # calls _images_like_fit, which calls _warn_if_scaled_differently (transform is not wrapped by scikit-learn's
+    # set_output: auto_wrap_output_keys=None below).
+    _CALLER = 5
+
     def _warn_if_scaled_differently(self, X) -> None:
         """UserWarning when X's value range lies mostly outside the fitted range, or entirely in its bottom 2%.
 
@@ -304,16 +336,20 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
             warnings.warn(
                 f"X's values span {smallest:g}..{largest:g}, but MMDC was fitted on values spanning {low:g}..{high:g}: "
                 "scale X as the images given to fit, or most images may fall into one cluster.",
-                UserWarning, stacklevel=4,
+                UserWarning, stacklevel=self._CALLER,
             )
 
     def transform(self, X) -> np.ndarray:
         """Unit-norm embeddings of the clean views, (N, d) float32, computed on ``device``."""
+        return self._embed(X)
+
+    def _embed(self, X) -> np.ndarray:
         images = self._images_like_fit(X)
         try:
             device = resolve_device(self.device)
         except ValueError:  # e.g. fitted with device="cuda" on Colab, unpickled on a laptop
-            warnings.warn(f"device={self.device!r} is not available here; computing on the CPU.", UserWarning, stacklevel=2)
+            warnings.warn(f"device={self.device!r} is not available here; computing on the CPU.", UserWarning,
+                          stacklevel=self._CALLER - 2)
             device = torch.device("cpu")
         self._model.to(device)
         config = self.config_
@@ -322,7 +358,7 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Cluster of each image: the nearest mixture mean to its embedding, (N,) int64."""
-        embeddings = torch.from_numpy(self.transform(X))
+        embeddings = torch.from_numpy(self._embed(X))
         return nearest_mean(embeddings, torch.from_numpy(self.cluster_centers_)).numpy()
 
     def fit_predict(self, X, y=None) -> np.ndarray:

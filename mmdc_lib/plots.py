@@ -32,7 +32,17 @@ def plot_confusion(
 
 
 def plot_cluster_grid(images: np.ndarray, labels: np.ndarray, n_per_cluster: int = 10, seed: int = 0, title: str = "Images per cluster"):
-    """One row per cluster, ``n_per_cluster`` random members each. images: (N, H, W, C) uint8."""
+    """One row per cluster, ``n_per_cluster`` random members each.
+
+    images: (N, H, W) or (N, H, W, C), as given to ``MMDC.fit`` (uint8, or any real dtype: scaled from its
+    own min and max, as fit scales it); labels: (N,).
+    """
+    from .estimator import images_to_uint8_nchw  # the estimator's checks and scaling
+
+    images = images_to_uint8_nchw(images)[0].numpy().transpose(0, 2, 3, 1)  # (N, H, W, C) uint8
+    labels = np.asarray(labels)
+    if labels.shape != (len(images),):
+        raise ValueError(f"labels should have one entry per image, shape ({len(images)},), got shape {labels.shape}.")
     clusters = np.unique(labels)
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(len(clusters), n_per_cluster, figsize=(0.8 * n_per_cluster, 0.8 * len(clusters)), squeeze=False)
@@ -52,11 +62,14 @@ def plot_cluster_grid(images: np.ndarray, labels: np.ndarray, n_per_cluster: int
 
 
 def plot_history(history: list[dict], keys: Sequence[str] = ("mse", "rotation_loss", "fit", "acc", "nmi", "ari")):
-    """Training curves, one panel per key present in the history."""
-    keys = [k for k in keys if history and k in history[0]]
-    fig, axes = plt.subplots(1, len(keys), figsize=(2.6 * len(keys), 2.4), squeeze=False)
+    """Training curves, one panel per key present in the history (a list of per-epoch dicts, e.g. ``history_``)."""
+    present = [k for k in keys if history and k in history[0]]
+    if not present:
+        raise ValueError(f"history should be a non-empty list of per-epoch dicts holding one of keys={tuple(keys)}, "
+                         f"got {'an empty history' if not history else 'epochs with keys ' + repr(sorted(history[0]))}.")
+    fig, axes = plt.subplots(1, len(present), figsize=(2.6 * len(present), 2.4), squeeze=False)
     epochs = [entry["epoch"] for entry in history]
-    for ax, key in zip(axes[0], keys):
+    for ax, key in zip(axes[0], present):
         ax.plot(epochs, [entry[key] for entry in history])
         ax.set_title(key)
         ax.set_xlabel("epoch")

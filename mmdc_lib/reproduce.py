@@ -2,9 +2,11 @@
 
 Every (data set, seed) is one ``train --resume`` run in ``OUT/DATASET-seedS``: a finished run is skipped
 (its metrics are read), an interrupted one continues from its last finished epoch, a failing one is
-reported with its one-line reason while the others go on. The table (Markdown and CSV) gives ACC, NMI and
-ARI as mean ± std and min-max over seeds, wall time and device per run, beside the paper's figures and the
-authors' released checkpoints. A shorter schedule (``--budget`` or ``--epochs``) is labelled in every row
+reported with its one-line reason while the others go on; settings that every run would refuse (a bad
+seed, epochs or subset, an output path that is a file) stop it before anything is written. The table
+(``results.md``) gives ACC, NMI and ARI as mean ± std and min-max over seeds, and each run's training time
+(the sum of its epochs) and device, beside the paper's figures and the authors' released checkpoints;
+``results.csv`` holds one row per run. A shorter schedule (``--budget`` or ``--epochs``) is labelled in every row
 as not the paper's protocol.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .config import COMPILE_MODES, PRECISIONS, PRESETS, preset, with_defaults
 from .data import DATASETS
 from .metrics import NMI_AVERAGING
 from .processes import distributed, start_processes
+from .runs import CONFIG_NAME, check_out_dir
 
 RESULTS_NAME = "results"
 BUDGET_FRACTION = 8  # --budget: one eighth of the preset's epochs (50 of 400), lr steps and refinement scaled
@@ -48,10 +51,15 @@ def add_parser(commands) -> None:
     reproduce.add_argument("--no-progress", action="store_true")
 
 
+def _preset_name(dataset: str) -> str:
+    """The preset a data set trains with: its own, or 'digits' for a folder (as ``train``)."""
+    return dataset if dataset in PRESETS else "digits"
+
+
 def _train_arguments(args: argparse.Namespace, dataset: str, seed: int, run_dir: Path) -> list[str]:
     arguments = ["train", "--dataset", dataset, "--seed", str(seed), "--out", str(run_dir), "--resume", "--device", args.device]
-    if args.budget and dataset in PRESETS:
-        arguments += ["--epochs", str(max(2, math.ceil(preset(dataset).epochs / BUDGET_FRACTION)))]
+    if args.budget:
+        arguments += ["--epochs", str(max(2, math.ceil(preset(_preset_name(dataset)).epochs / BUDGET_FRACTION)))]
     elif args.epochs is not None:
         arguments += ["--epochs", str(args.epochs)]
     data_dir = None if dataset == "digits" else str(Path(args.data_dir or "data") / dataset)  # one folder per data set
@@ -63,18 +71,24 @@ def _train_arguments(args: argparse.Namespace, dataset: str, seed: int, run_dir:
 
 
 def _schedule_label(dataset: str, epochs: int, subset) -> str:
-    own = preset(dataset if dataset in PRESETS else "digits").epochs
+    own = preset(_preset_name(dataset)).epochs
     if epochs == own and subset is None:
         return f"paper schedule ({epochs} epochs)" if dataset in published.MMDC_TABLE_1 or dataset == "mnist" else f"preset ({epochs} epochs)"
     return f"short: {epochs} of {own} epochs{f', {subset} images' if subset else ''} (NOT the paper's protocol)"
 
 
 def _finished(run_dir: Path, config_json: str, subset, data_dir) -> dict | None:
-    """The metrics of a finished run with these settings, subset and data folder, or None."""
-    metrics, config = run_dir / "metrics.json", run_dir / "config.json"
-    if not (metrics.exists() and config.exists()) or with_defaults(json.loads(config.read_text())) != json.loads(config_json):
+    """The metrics of a finished run with these settings, subset and data folder, or None (also when a file is
+    unreadable: the run is then resumed from its checkpoint, which rewrites them)."""
+    from .cli import read_metrics
+
+    try:
+        saved = with_defaults(json.loads((run_dir / CONFIG_NAME).read_text()))
+    except (OSError, ValueError):
         return None
-    values = json.loads(metrics.read_text())
+    values = read_metrics(run_dir)
+    if values is None or saved != json.loads(config_json):
+        return None
     same = (values.get("epochs") == json.loads(config_json)["epochs"] and values.get("subset") == subset
             and values.get("data_dir") == data_dir)
     return values if same else None
@@ -90,12 +104,19 @@ def run_all(args: argparse.Namespace) -> list[dict]:
     unknown = [d for d in args.datasets if d not in DATASETS]
     if unknown:
         raise ValueError(f"unknown dataset {unknown[0]!r}; choose from {', '.join(DATASETS)}.")
+    out = Path(args.out)
+    # Settings every run shares are named before anything is written or trained (one line, status 2).
+    check_out_dir(out, resume=True, overwrite=False)
+    if args.subset is not None and args.subset < 2:
+        raise ValueError(f"--subset={args.subset} should be >= 2.")
+    for dataset in dict.fromkeys(args.datasets):
+        for seed in dict.fromkeys(args.seeds):
+            resolve_config(build_parser().parse_args(_train_arguments(args, dataset, seed, out / f"{dataset}-seed{seed}"))).validate()
     rank, _ = start_processes(args.device)
     say = print if rank == 0 else (lambda *a, **k: None)
     # One process may also report other failures (a CUDA out-of-memory error, say) and go on; several
     # processes only stop together on the errors they all see alike.
     caught = USER_ERRORS if distributed() else (*USER_ERRORS, RuntimeError)
-    out = Path(args.out)
     runs = []
     for dataset in dict.fromkeys(args.datasets):
         for seed in dict.fromkeys(args.seeds):

@@ -1,7 +1,8 @@
 """A run's folder and its checkpoint: never lost, never mixed with another run.
 
-A fresh run refuses a folder that holds a checkpoint (``resume`` continues it, ``overwrite`` deletes
-the old run's files first); config.json is written only once the run goes ahead; a checkpoint is read
+A fresh run refuses a folder that holds a run, a checkpoint or a finished run's config and metrics
+(``resume`` continues it, ``overwrite`` deletes the old run's files first), and ``resume`` refuses
+results without a checkpoint to continue from; config.json is written only once the run goes ahead; a checkpoint is read
 with ``torch.load(weights_only=True)`` (tensors and plain values only: a checkpoint cannot run code)
 and refused for other settings, other data (a fingerprint of the pixels) or more finished epochs.
 """
@@ -20,9 +21,10 @@ from .config import with_defaults
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CONFIG_NAME = "config.json"
+METRICS_NAME = "metrics.json"  # the command line's results: a finished run, also when its checkpoint was deleted
 # Everything a run writes into its folder (the trainer: checkpoint and config; the command line: the rest).
 # ``overwrite`` removes them all, so an old run's results never sit beside a new run's checkpoint.
-RUN_FILES = (CHECKPOINT_NAME, CONFIG_NAME, "metrics.json", "labels.npy", "confusion.png", "clusters.png", "history.png")
+RUN_FILES = (CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME, "labels.npy", "confusion.png", "clusters.png", "history.png")
 
 
 class CheckpointError(ValueError):
@@ -51,14 +53,27 @@ def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str
     return differences
 
 
+def holds_run(out_dir: Path) -> bool:
+    """A checkpoint, or a finished run's results whose checkpoint was deleted (to save space, say): its
+    config.json and metrics.json (a metrics.json alone may be a file of the user's own)."""
+    return (out_dir / CHECKPOINT_NAME).exists() or ((out_dir / METRICS_NAME).exists() and (out_dir / CONFIG_NAME).exists())
+
+
 def check_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse, before any work, an output folder that is a file, or that holds a run when neither flag is given."""
+    """Refuse, before any work, an output folder that is a file, that holds a run when neither flag is given,
+    or that holds a run's results but no checkpoint for ``resume`` to continue from."""
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(20, "the output folder is a file", str(out_dir))
-    if (out_dir / CHECKPOINT_NAME).exists() and not (resume or overwrite):
+    if holds_run(out_dir) and not (resume or overwrite):
+        found = CHECKPOINT_NAME if (out_dir / CHECKPOINT_NAME).exists() else METRICS_NAME
         raise RunExistsError(
-            f"{out_dir} already holds a run ({CHECKPOINT_NAME}); continue it with --resume (resume=True) "
+            f"{out_dir} already holds a run ({found}); continue it with --resume (resume=True) "
             "or start afresh, deleting it, with --overwrite (overwrite=True)"
+        )
+    if resume and not overwrite and holds_run(out_dir) and not (out_dir / CHECKPOINT_NAME).exists():
+        raise RunExistsError(
+            f"{out_dir} holds a run's results ({METRICS_NAME}) but no {CHECKPOINT_NAME} to continue from; "
+            "start afresh, deleting them, with --overwrite (overwrite=True), or choose another output folder"
         )
 
 
@@ -68,7 +83,7 @@ def start_run_dir(out_dir: Path, config_json: str, resume: bool, overwrite: bool
     check_out_dir(out_dir, resume, overwrite)
     if before_writing is not None:
         before_writing()
-    if overwrite and (out_dir / CHECKPOINT_NAME).exists():  # only a folder that holds a run: never a user's own files
+    if overwrite and holds_run(out_dir):  # only a folder that holds a run: never a user's own files
         for name in (*RUN_FILES, f"{CHECKPOINT_NAME}.tmp", f"{CONFIG_NAME}.tmp"):
             (out_dir / name).unlink(missing_ok=True)
     try:  # fail now, not after the first epoch, when the folder cannot be written

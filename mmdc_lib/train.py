@@ -492,7 +492,7 @@ class Trainer:
     ) -> TrainResult:
         """Train until ``config.epochs``; with ``resume`` continue from the checkpoint in out_dir.
 
-        A fresh run (no ``resume``) into an out_dir that holds a checkpoint raises RunExistsError
+        A fresh run (no ``resume``) into an out_dir that holds a run (``runs.holds_run``) raises RunExistsError
         unless ``overwrite``. ``on_epoch_end(trainer, entry)`` is called after each epoch's
         checkpoint, e.g. to record ``trainer.embed_all()`` for a figure; it must not change the
         trainer. Under torchrun it runs on every process, and ``embed_all`` is a collective: call it on

@@ -135,3 +135,44 @@ def test_the_api_page_shows_the_help_of_the_program_and_each_sub_command(monkeyp
     assert [command for command, _ in texts] == ["python -m mmdc_lib", "python -m mmdc_lib train", "python -m mmdc_lib reproduce"]
     assert all(text.startswith("usage: python -m mmdc_lib") for _, text in texts)
     assert all(len(line) <= 88 for _, text in texts for line in text.splitlines())
+
+
+def _documented_objects(page: str) -> set[int]:
+    """ids of the objects the API page documents: its autoclass/autofunction targets, and the public callables
+    with a docstring that each ``automodule`` with ``:members:`` defines."""
+    import importlib
+    import inspect
+    import re
+
+    documented = set()
+    for kind, target, members in re.findall(r"^\.\. auto(class|function|module):: (\S+)\n(?:   :members:(.*)\n)?", page, re.MULTILINE):
+        if kind == "module":
+            module = importlib.import_module(target)
+            documented |= {id(value) for name, value in vars(module).items() if not name.startswith("_") and callable(value)
+                           and getattr(value, "__module__", None) == target and inspect.getdoc(value)}
+        else:
+            module, _, name = target.rpartition(".")
+            documented.add(id(getattr(importlib.import_module(module), name)))
+    return documented
+
+
+def test_every_function_and_class_a_chapter_imports_from_the_library_is_on_the_api_page():
+    import ast
+    import importlib
+
+    documented = _documented_objects((ROOT / "book" / "api.md").read_text())
+    missing = set()
+    for notebook in sorted((ROOT / "book").glob("*.ipynb")):
+        for cell in json.loads(notebook.read_text())["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            lines = "".join(cell["source"]).splitlines()  # a shell or magic line becomes a pass at its indentation
+            code = "\n".join(re.sub(r"^(\s*)(%|!(?!=)).*", r"\1pass", line) for line in lines)
+            for node in ast.walk(ast.parse(code)):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "mmdc_lib":
+                    module = importlib.import_module(node.module)
+                    for alias in node.names:
+                        value = getattr(module, alias.name, None)  # None: a module (from mmdc_lib import published)
+                        if callable(value) and id(value) not in documented:
+                            missing.add(f"{node.module}.{alias.name} ({notebook.name})")
+    assert not missing, sorted(missing)

@@ -255,6 +255,45 @@ def test_fresh_run_into_a_folder_holding_a_run_is_refused_and_the_run_kept(unint
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_a_finished_run_whose_checkpoint_was_deleted_is_still_refused_and_resume_names_the_missing_checkpoint(uninterrupted, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("config.json", "metrics.json", "labels.npy"):  # the checkpoint deleted to save space
+        (out / name).write_bytes((uninterrupted / name).read_bytes())
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    fresh = run_main("train", *SMALL_RUN, "--seed", "3", "--out", str(out))
+    assert_one_line_error(fresh, "already holds a run (metrics.json)")
+    resumed = run_main("train", *SMALL_RUN, "--out", str(out), "--resume")
+    assert_one_line_error(resumed, "holds a run's results (metrics.json) but no checkpoint.pt to continue from")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_truncated_metrics_file_is_rewritten_by_resume_from_the_finished_checkpoint(uninterrupted, tmp_path):
+    for name in ("checkpoint.pt", "config.json", "metrics.json"):
+        (tmp_path / name).write_bytes((uninterrupted / name).read_bytes())
+    (tmp_path / "metrics.json").write_text((uninterrupted / "metrics.json").read_text()[:100])  # a kill mid-write, before
+    result = run_main("train", *SMALL_RUN, "--out", str(tmp_path), "--resume")
+    assert result.returncode == 0, result.stderr
+    assert comparable(json.loads((tmp_path / "metrics.json").read_text())) == comparable(json.loads((uninterrupted / "metrics.json").read_text()))
+    assert not (tmp_path / "metrics.json.tmp").exists()
+
+
+@pytest.mark.parametrize("image_size,input_size,eval_crop", [(None, 12, 0.95), ("30", 20, 1.0)])
+def test_a_folder_without_a_preset_trains_at_the_side_mmdc_would_choose(tmp_path, image_size, input_size, eval_crop):
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(np.full((12, 12), 40 * i, dtype=np.uint8)).save(tmp_path / "images" / label / f"{i}.png")
+    size = ["--image-size", image_size] if image_size else []
+    result = run_main("train", "--dataset", "folder", "--data-dir", str(tmp_path / "images"), *size, "--epochs", "1",
+                      "--device", "cpu", "--no-progress", "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["input_size"], config["augment"]["eval_crop"]) == (input_size, eval_crop)
+
+
 def test_overwrite_starts_afresh_and_removes_the_old_runs_files(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

@@ -301,3 +301,19 @@ def test_data_dir_that_is_a_file_is_named(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
         load_dataset("cifar10", tmp_path / "file")
+
+
+def test_a_failed_download_names_the_data_set_and_folder_and_leaves_no_empty_folder(tmp_path, monkeypatch):
+    import urllib.error
+
+    import torchvision
+
+    def unreachable(root, *args, **kwargs):  # as torchvision: make the folder, then fail to reach the server
+        Path(root).mkdir(parents=True, exist_ok=True)
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", unreachable)
+    with pytest.raises(ConnectionError, match=r"could not download cifar10 to .*nowhere \(Name or service not known\); "
+                                              r"put its files there and run again without downloading"):
+        load_dataset("cifar10", tmp_path / "nowhere", download=True)
+    assert not (tmp_path / "nowhere").exists()

@@ -211,11 +211,42 @@ def test_estimator_clones_and_repr_like_scikit_learn():
         (np.zeros((20, 8, 8)), {"augmentation": "heavy"}, ValueError, "augmentation='heavy' should be"),
         (np.zeros((20, 8, 8)), {"means": "onehot", "embedding_dim": 3, "n_clusters": 4}, ValueError, "needs embedding_dim == n_clusters"),
         (np.zeros((20, 8, 8)), {"device": "tpu"}, ValueError, "device='tpu' is not a device"),
+        ([np.zeros((8, 8)), np.zeros((9, 9))], {}, ValueError, "X should hold images of one shape"),
+        (np.zeros((20, 3, 8, 8)), {}, ValueError, r"looks like channels first \(N, C, H, W\).*X\.transpose\(0, 2, 3, 1\)"),
+        (np.zeros((20, 8, 8)), {"augmentation": ["affine"]}, TypeError, "augmentation should be 'auto'.*got list"),
+        (np.zeros((20, 8, 8)), {"verbose": "yes"}, TypeError, "verbose should be a bool, got str"),
     ],
 )
 def test_bad_input_raises_an_error_that_names_the_problem(X, kwargs, error, message):
     with pytest.raises(error, match=message):
         MMDC(**{"epochs": 1, **kwargs}).fit(X)
+
+
+def test_channels_last_images_with_eight_channels_get_no_channels_first_hint():
+    with pytest.raises(ValueError, match=r"got 8 \(shape \(20, 8, 8, 8\)\)\.$"):
+        MMDC(epochs=1).fit(np.zeros((20, 8, 8, 8)))
+
+
+def test_a_failed_refit_leaves_the_earlier_fit_as_it_was(digits_images):
+    model = MMDC(n_clusters=10, **FAST).fit(digits_images[0])  # floats 0..16
+    fitted = {name: getattr(model, name) for name in ("input_range_", "restarts_", "labels_", "config_")}
+    with pytest.raises(ValueError, match="lr=-1.0 should be"):
+        model.set_params(lr=-1.0).fit(digits_images[0] / 16)
+    with pytest.raises(ValueError, match="training diverged"):
+        model.set_params(lr=1e4).fit(digits_images[0] / 16)
+    assert model.input_range_ == fitted["input_range_"] == (0.0, 16.0)
+    assert model.restarts_ is fitted["restarts_"] and model.labels_ is fitted["labels_"] and model.config_ is fitted["config_"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # still scales 0..16 images as fitted: no warning
+        assert np.array_equal(model.predict(digits_images[0]), fitted["labels_"])
+
+
+def test_the_scale_warning_names_the_callers_line(digits_images):
+    model = MMDC(n_clusters=10, **FAST).fit(np.round(digits_images[0] / 16 * 255).astype(np.uint8))
+    for method in (model.predict, model.transform):
+        with pytest.warns(UserWarning, match="fitted on values spanning 0..255") as caught:
+            method(digits_images[0][:5] / 16)
+        assert caught[0].filename == __file__, (method.__name__, caught[0].filename)
 
 
 def test_predict_and_transform_before_fit_raise_not_fitted_error():
@@ -370,9 +401,10 @@ def test_dark_blank_and_low_contrast_images_do_not_warn(digits_images):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_a_model_whose_device_is_missing_here_predicts_on_the_cpu_with_a_warning(fitted, digits_images):
     restored = pickle.loads(pickle.dumps(fitted)).set_params(device="cuda")  # as if fitted with device="cuda" on Colab
-    with pytest.warns(UserWarning, match="device='cuda' is not available here; computing on the CPU"):
+    with pytest.warns(UserWarning, match="device='cuda' is not available here; computing on the CPU") as caught:
         labels = restored.predict(digits_images[0])
     assert np.array_equal(labels, fitted.labels_)
+    assert caught[0].filename == __file__  # the caller's line
 
 
 def test_the_estimator_with_fifteen_epochs_and_no_refinement_trains_the_fashion_mnist_preset():

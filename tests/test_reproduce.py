@@ -119,3 +119,39 @@ def test_reproduce_passes_its_compile_mode_to_every_run():
         arguments = _train_arguments(args, "digits", 0, Path("runs/digits/seed0"))
         assert [a for a in arguments if a in ("--compile", "default", "reduce-overhead")] == expected
         assert build_parser().parse_args(arguments).compile == (expected[1] if expected else False)
+
+
+def test_settings_every_run_would_refuse_are_one_line_before_anything_is_written(tmp_path):
+    from test_cli import assert_one_line_error
+
+    for flags, message in ((["--epochs", "0"], "--epochs=0 should be >= 1"), (["--subset", "1"], "--subset=1 should be >= 2"),
+                           (["--seeds", "0", "-1"], "seed=-1 should be in [0, 2**32)")):
+        result = reproduce("--datasets", "digits", "--seeds", "0", *flags, "--out", str(tmp_path / "out"))
+        assert_one_line_error(result, message)
+        assert result.returncode == 2 and not (tmp_path / "out").exists()
+    (tmp_path / "file").write_text("")
+    result = reproduce("--datasets", "digits", "--seeds", "0", "--epochs", "1", "--out", str(tmp_path / "file"))
+    assert_one_line_error(result, "the output folder is a file")
+    assert result.returncode == 2
+
+
+def test_budget_shortens_a_folder_run_as_its_digits_preset():
+    from mmdc_lib.cli import build_parser
+    from mmdc_lib.config import preset
+    from mmdc_lib.reproduce import BUDGET_FRACTION, _schedule_label, _train_arguments
+
+    args = build_parser().parse_args(["reproduce", "--datasets", "folder", "--budget", "--out", "runs"])
+    arguments = _train_arguments(args, "folder", 0, Path("runs/folder-seed0"))
+    epochs = -(-preset("digits").epochs // BUDGET_FRACTION)
+    assert arguments[arguments.index("--epochs") + 1] == str(epochs)
+    assert "NOT the paper's protocol" in _schedule_label("folder", epochs, None)
+
+
+def test_an_unreadable_metrics_file_counts_as_not_finished(tmp_path):
+    from mmdc_lib.config import preset
+    from mmdc_lib.reproduce import _finished
+
+    config = preset("digits").validate()
+    (tmp_path / "config.json").write_text(config.to_json())
+    (tmp_path / "metrics.json").write_text('{"epochs": 80, "subs')
+    assert _finished(tmp_path, config.to_json(), None, None) is None

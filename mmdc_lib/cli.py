@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                             f"without --preset the network sees that side, clipped to {INPUT_SIZE_RANGE[0]}-{INPUT_SIZE_RANGE[1]} px")
     train.add_argument("--skip-bad-images", action="store_true", help="folder only: skip files that cannot be decoded (counted) instead of stopping")
     runs = train.add_mutually_exclusive_group()
-    runs.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if it exists")
+    runs.add_argument("--resume", action="store_true",
+                      help="continue from OUT/checkpoint.pt if it exists (refused when OUT holds a run's results without it)")
     runs.add_argument("--overwrite", action="store_true", help="delete the run already in OUT and start afresh")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, or another device torch has")
     train.add_argument("--precision", choices=PRECISIONS, default=None,
@@ -116,6 +117,31 @@ def resolve_config(args: argparse.Namespace):
             raise ValueError(f"--warmup-epochs={args.warmup_epochs} should be >= 0.")
         with_warmup(config, args.warmup_epochs)  # the clustering epochs keep the preset's schedule
     return config
+
+
+# The settings ``fit_to_data`` takes from a folder's images, not from the preset (reproduce compares the rest).
+FOLDER_DATA_SETTINGS = ("n_clusters", "input_size", "augment.eval_crop")
+
+
+def fit_to_data(config, args: argparse.Namespace, images_nhwc: np.ndarray, class_names: Optional[Sequence[str]] = None):
+    """The settings that depend on the loaded data; returns ``config``, validated.
+
+    ``--n-clusters``, else a folder's number of labelled sub-folders (``class_names``; None: not known, e.g. for a
+    time projection, the preset's k stays). A folder without ``--preset`` trains at the side ``MMDC()`` would
+    choose (``default_input_size``; the digits preset's 8 px are for 8x8 digits), its own side with a resampled
+    clean view (a centre crop of ``NATIVE_SIZE_EVAL_CROP``), as ``MMDC()``.
+    """
+    if args.n_clusters is not None:
+        config.n_clusters = args.n_clusters
+    elif args.dataset == "folder" and class_names is not None:
+        if not class_names:
+            raise ValueError("the folder has no labelled sub-folders: say how many clusters with --n-clusters.")
+        config.n_clusters = len(class_names)
+    if args.dataset == "folder" and args.preset is None:
+        height, width = images_nhwc.shape[1:3]
+        config.input_size = default_input_size(height, width)
+        config.augment.eval_crop = NATIVE_SIZE_EVAL_CROP if height == width == config.input_size else 1.0
+    return config.validate()
 
 
 def subset_indices(n_images: int, size: int) -> np.ndarray:
@@ -161,19 +187,7 @@ def train(args: argparse.Namespace) -> dict:
     else:
         data = load(not args.no_download)
     images_nhwc, labels = data.images, data.labels
-    if args.n_clusters is not None:
-        config.n_clusters = args.n_clusters
-    elif args.dataset == "folder":
-        if not data.class_names:
-            raise ValueError("the folder has no labelled sub-folders: say how many clusters with --n-clusters.")
-        config.n_clusters = len(data.class_names)
-    if args.dataset == "folder" and args.preset is None:
-        # The digits preset's 8 px are for 8x8 digits: the network sees the loaded side as MMDC() chooses it (the
-        # images' own side gets a resampled clean view, a centre crop of NATIVE_SIZE_EVAL_CROP, as in MMDC()).
-        height, width = images_nhwc.shape[1:3]
-        config.input_size = default_input_size(height, width)
-        config.augment.eval_crop = NATIVE_SIZE_EVAL_CROP if height == width == config.input_size else 1.0
-    config.validate()
+    fit_to_data(config, args, images_nhwc, data.class_names)
     if args.subset is not None:
         if not 2 <= args.subset:
             raise ValueError(f"--subset={args.subset} should be >= 2.")
@@ -242,8 +256,9 @@ def one_line_warning(message, category, filename, lineno, file=None, line=None) 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python -m mmdc_lib`` in-process: ``argv`` as the command line's arguments (default ``sys.argv[1:]``).
 
-    Returns the exit status: 0; 2 with one line on stderr for bad input (argparse's usage errors exit with 2
-    too); 1 when some of reproduce's runs failed; 130 when interrupted (every finished epoch is kept).
+    Returns the exit status: 0; 2 with one line on stderr for bad input; 1 when some of reproduce's runs failed;
+    130 when interrupted (every finished epoch is kept). A bad argument (argparse) or ``--help`` raises
+    ``SystemExit`` (status 2 or 0), as the command line exits.
     """
     args = build_parser().parse_args(argv)
     try:

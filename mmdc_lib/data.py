@@ -287,6 +287,16 @@ def _gray_to_mode(gray: np.ndarray, mode: str) -> np.ndarray:
     return np.repeat(gray[..., None], 3, axis=2) if mode == "RGB" else gray
 
 
+def _first_missing(path: Path) -> Optional[Path]:
+    """The outermost folder of ``path`` (itself included) that does not exist yet, or None."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
 def load_dataset(
     name: str, data_dir: Optional[str | os.PathLike] = None, download: bool = True,
     image_size: Optional[int] = None, skip_bad: bool = False, progress: Optional[bool] = None,
@@ -306,7 +316,7 @@ def load_dataset(
         raise FileNotFoundError(f"data directory {data_dir} does not exist (and downloading is off).")
     from torchvision import datasets
 
-    existed = data_dir.exists()
+    created = _first_missing(data_dir)  # the folder a failed download would leave behind, empty
     try:
         if name == "mnist":
             return _load_mnist_like(datasets.MNIST, name, data_dir, download)
@@ -319,10 +329,14 @@ def load_dataset(
         if name == "stl10":
             return _load_stl10(data_dir, download)
         return load_image_folder(data_dir, size=image_size, skip_bad=skip_bad, progress=progress)
-    except RuntimeError as error:  # torchvision: "Dataset not found or corrupted. You can use download=True ..."
-        raise FileNotFoundError(f"{name} not found in {data_dir}: {error}") from None
-    except urllib.error.URLError as error:  # no network, a proxy, a server down
-        if not existed and not any(path.is_file() for path in data_dir.rglob("*")):
-            shutil.rmtree(data_dir, ignore_errors=True)  # the download made it and left nothing in it
-        raise ConnectionError(f"could not download {name} to {data_dir} ({getattr(error, 'reason', error)}); put its files "
-                              "there and run again without downloading (--no-download, download=False).") from None
+    except (RuntimeError, urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        # No network, a proxy, a server down: urllib's URLError, a timeout or a reset, or torchvision's MNIST
+        # loaders' RuntimeError("Error downloading ...") after trying every mirror.
+        failed_download = download and (not isinstance(error, RuntimeError) or str(error).startswith("Error downloading"))
+        if not failed_download:  # torchvision: "Dataset not found or corrupted. You can use download=True ..."
+            raise FileNotFoundError(f"{name} not found in {data_dir}: {error}") from None
+        if created is not None and not any(path.is_file() for path in created.rglob("*")):
+            shutil.rmtree(created, ignore_errors=True)  # the download made it and left nothing in it
+        reason = getattr(error.__context__ if isinstance(error, RuntimeError) else error, "reason", None) or error
+        raise ConnectionError(f"could not download {name} to {data_dir} ({' '.join(str(reason).split())}); put its "
+                              "files there and run again without downloading (--no-download, download=False).") from None

@@ -260,8 +260,8 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         diverged training, an interruption) leaves an earlier fit's attributes as they were.
         """
         MMDCConfig(n_clusters=self.n_clusters).validate()  # names a bad n_clusters before anything else
-        if not isinstance(self.verbose, (bool, numbers.Integral)):
-            raise TypeError(f"verbose should be a bool, got {type(self.verbose).__name__} {self.verbose!r}.")
+        if not isinstance(self.verbose, (bool, np.bool_, numbers.Integral)):
+            raise TypeError(f"verbose should be a bool or an int, got {type(self.verbose).__name__} {self.verbose!r}.")
         images, input_range = images_to_uint8_nchw(X)
         if images.shape[0] < self.n_clusters:
             raise ValueError(f"n_samples={images.shape[0]} should be >= n_clusters={self.n_clusters}.")

@@ -34,15 +34,26 @@ def plot_confusion(
 def plot_cluster_grid(images: np.ndarray, labels: np.ndarray, n_per_cluster: int = 10, seed: int = 0, title: str = "Images per cluster"):
     """One row per cluster, ``n_per_cluster`` random members each.
 
-    images: (N, H, W) or (N, H, W, C), as given to ``MMDC.fit`` (uint8, or any real dtype: scaled from its
-    own min and max, as fit scales it); labels: (N,).
+    images: (N, H, W) or (N, H, W, C), as given to ``MMDC.fit``: uint8 as is, any other real dtype scaled
+    from the array's own min and max to 0..1, as fit scales it (grayscale: each image's grey levels
+    stretched to its own range by ``imshow``); labels: (N,). Only the drawn images
+    are converted (no copy of a whole data set).
     """
-    from .estimator import images_to_uint8_nchw  # the estimator's checks and scaling
-
-    images = images_to_uint8_nchw(images)[0].numpy().transpose(0, 2, 3, 1)  # (N, H, W, C) uint8
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]  # (N, H, W) grayscale, as MMDC.fit takes it
+    if images.ndim != 4:
+        raise ValueError(f"images should have shape (N, H, W) or (N, H, W, C), got shape {images.shape}.")
     labels = np.asarray(labels)
     if labels.shape != (len(images),):
         raise ValueError(f"labels should have one entry per image, shape ({len(images)},), got shape {labels.shape}.")
+    low, high = (0.0, 1.0) if images.dtype == np.uint8 else (float(images.min()), float(images.max()))
+
+    def drawable(image: np.ndarray) -> np.ndarray:
+        if image.dtype != np.uint8:
+            image = np.clip((image - low) / max(high - low, 1e-12), 0, 1)
+        return image[..., 0] if image.shape[-1] == 1 else image
+
     clusters = np.unique(labels)
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(len(clusters), n_per_cluster, figsize=(0.8 * n_per_cluster, 0.8 * len(clusters)), squeeze=False)
@@ -53,8 +64,8 @@ def plot_cluster_grid(images: np.ndarray, labels: np.ndarray, n_per_cluster: int
             ax = axes[row, col]
             ax.axis("off")
             if col < len(chosen):
-                image = images[chosen[col]]
-                ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray" if image.shape[-1] == 1 else None)
+                image = drawable(images[chosen[col]])
+                ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
         axes[row, 0].set_title(f"{cluster} (n={len(members)})", fontsize=6, loc="left")
     fig.suptitle(title)
     fig.tight_layout()

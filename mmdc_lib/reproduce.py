@@ -18,6 +18,7 @@ import math
 import statistics
 import time
 from pathlib import Path
+from typing import Sequence
 
 from . import published
 from .config import COMPILE_MODES, PRECISIONS, PRESETS, preset, with_defaults
@@ -77,9 +78,23 @@ def _schedule_label(dataset: str, epochs: int, subset) -> str:
     return f"short: {epochs} of {own} epochs{f', {subset} images' if subset else ''} (NOT the paper's protocol)"
 
 
-def _finished(run_dir: Path, config_json: str, subset, data_dir) -> dict | None:
+def _without(config: dict, keys: Sequence[str]) -> dict:
+    """A config dict without the dotted ``keys`` (e.g. "augment.eval_crop")."""
+    config = json.loads(json.dumps(config))
+    for key in keys:
+        *parents, last = key.split(".")
+        level = config
+        for parent in parents:
+            level = level.get(parent, {})
+        level.pop(last, None)
+    return config
+
+
+def _finished(run_dir: Path, config_json: str, subset, data_dir, data_settings: Sequence[str] = ()) -> dict | None:
     """The metrics of a finished run with these settings, subset and data folder, or None (also when a file is
-    unreadable: the run is then resumed from its checkpoint, which rewrites them)."""
+    unreadable: the run is then resumed from its checkpoint, which rewrites them). ``data_settings``: settings
+    the run took from its data (a folder's k and input size) and the preset alone cannot tell; not compared
+    here (resuming the checkpoint checks them)."""
     from .cli import read_metrics
 
     try:
@@ -87,7 +102,7 @@ def _finished(run_dir: Path, config_json: str, subset, data_dir) -> dict | None:
     except (OSError, ValueError):
         return None
     values = read_metrics(run_dir)
-    if values is None or saved != json.loads(config_json):
+    if values is None or _without(saved, data_settings) != _without(json.loads(config_json), data_settings):
         return None
     same = (values.get("epochs") == json.loads(config_json)["epochs"] and values.get("subset") == subset
             and values.get("data_dir") == data_dir)
@@ -99,7 +114,7 @@ def run_all(args: argparse.Namespace) -> list[dict]:
 
     Under torchrun every process walks the same runs in the same order; rank 0 alone prints and writes.
     """
-    from .cli import USER_ERRORS, build_parser, describe, resolve_config, train
+    from .cli import FOLDER_DATA_SETTINGS, USER_ERRORS, build_parser, describe, resolve_config, train
 
     unknown = [d for d in args.datasets if d not in DATASETS]
     if unknown:
@@ -126,7 +141,8 @@ def run_all(args: argparse.Namespace) -> list[dict]:
             try:
                 config = resolve_config(train_args).validate()
                 run["schedule"] = _schedule_label(dataset, config.epochs, args.subset)
-                metrics = _finished(run_dir, config.to_json(), args.subset, train_args.data_dir)
+                metrics = _finished(run_dir, config.to_json(), args.subset, train_args.data_dir,
+                                    FOLDER_DATA_SETTINGS if dataset == "folder" else ())
                 if metrics is not None:
                     run.update(status="finished earlier", metrics=metrics)
                 else:

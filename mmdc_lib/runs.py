@@ -73,7 +73,8 @@ def check_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> None:
     if resume and not overwrite and holds_run(out_dir) and not (out_dir / CHECKPOINT_NAME).exists():
         raise RunExistsError(
             f"{out_dir} holds a run's results ({METRICS_NAME}) but no {CHECKPOINT_NAME} to continue from; "
-            "start afresh, deleting them, with --overwrite (overwrite=True), or choose another output folder"
+            "start afresh, deleting them, with train --overwrite (overwrite=True) or by deleting the folder, "
+            "or choose another output folder"
         )
 
 
@@ -84,7 +85,7 @@ def start_run_dir(out_dir: Path, config_json: str, resume: bool, overwrite: bool
     if before_writing is not None:
         before_writing()
     if overwrite and holds_run(out_dir):  # only a folder that holds a run: never a user's own files
-        for name in (*RUN_FILES, f"{CHECKPOINT_NAME}.tmp", f"{CONFIG_NAME}.tmp"):
+        for name in (*RUN_FILES, f"{CHECKPOINT_NAME}.tmp", f"{CONFIG_NAME}.tmp", f"{METRICS_NAME}.tmp"):
             (out_dir / name).unlink(missing_ok=True)
     try:  # fail now, not after the first epoch, when the folder cannot be written
         out_dir.mkdir(parents=True, exist_ok=True)

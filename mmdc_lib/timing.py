@@ -81,16 +81,14 @@ def project_command(arguments: list[str], images_nhwc: np.ndarray, device: str |
     ``images_nhwc``: the data set's images (N, H, W[, C]), before ``--subset``. For ``reproduce`` the first data
     set and seed are projected (each run of it takes about as long).
     """
-    from .cli import build_parser, resolve_config, subset_indices
+    from .cli import build_parser, fit_to_data, resolve_config, subset_indices
     from .estimator import images_to_uint8_nchw
     from .reproduce import _train_arguments
 
     args = build_parser().parse_args(arguments)
     if args.command == "reproduce":
         args = build_parser().parse_args(_train_arguments(args, args.datasets[0], args.seeds[0], Path(args.out)))
-    config = resolve_config(args).validate()
-    if args.n_clusters is not None:
-        config.n_clusters = args.n_clusters
+    config = fit_to_data(resolve_config(args), args, images_nhwc)  # a folder: its side; its k only with --n-clusters
     if args.subset is not None:
         images_nhwc = images_nhwc[subset_indices(len(images_nhwc), min(args.subset, len(images_nhwc)))]
     images, _ = images_to_uint8_nchw(images_nhwc)

@@ -279,7 +279,7 @@ def test_a_truncated_metrics_file_is_rewritten_by_resume_from_the_finished_check
 
 
 @pytest.mark.parametrize("image_size,input_size,eval_crop", [(None, 12, 0.95), ("30", 20, 1.0)])
-def test_a_folder_without_a_preset_trains_at_the_side_mmdc_would_choose(tmp_path, image_size, input_size, eval_crop):
+def test_a_folder_without_a_preset_trains_at_the_side_mmdc_would_choose(tmp_path, monkeypatch, image_size, input_size, eval_crop):
     from PIL import Image
 
     for label in ("a", "b"):
@@ -292,6 +292,14 @@ def test_a_folder_without_a_preset_trains_at_the_side_mmdc_would_choose(tmp_path
     assert result.returncode == 0, result.stderr
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (config["input_size"], config["augment"]["eval_crop"]) == (input_size, eval_crop)
+    from mmdc_lib import timing  # the time a chapter projects is that of the same input size
+    from mmdc_lib.data import load_image_folder
+
+    projected = {}
+    monkeypatch.setattr(timing, "project_run", lambda config, *rest: projected.setdefault("config", config))
+    images = load_image_folder(tmp_path / "images", size=int(image_size or 12)).images
+    timing.project_command(["train", "--dataset", "folder", *size, "--epochs", "1"], images, "cpu")
+    assert (projected["config"].input_size, projected["config"].augment.eval_crop) == (input_size, eval_crop)
 
 
 def test_overwrite_starts_afresh_and_removes_the_old_runs_files(tmp_path):

@@ -312,8 +312,18 @@ def test_a_failed_download_names_the_data_set_and_folder_and_leaves_no_empty_fol
         Path(root).mkdir(parents=True, exist_ok=True)
         raise urllib.error.URLError("Name or service not known")
 
+    def mirrors_unreachable(root, *args, **kwargs):  # as torchvision's MNIST: every mirror tried, one RuntimeError
+        (Path(root) / "FashionMNIST" / "raw").mkdir(parents=True, exist_ok=True)
+        try:
+            raise urllib.error.URLError("Name or service not known")
+        except urllib.error.URLError as error:
+            raise RuntimeError(f"Error downloading train-images-idx3-ubyte.gz:\nTried https://mirror/, got:\n{error}\n")
+
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", unreachable)
-    with pytest.raises(ConnectionError, match=r"could not download cifar10 to .*nowhere \(Name or service not known\); "
-                                              r"put its files there and run again without downloading"):
-        load_dataset("cifar10", tmp_path / "nowhere", download=True)
-    assert not (tmp_path / "nowhere").exists()
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", mirrors_unreachable)
+    for name, folder in (("cifar10", tmp_path / "nowhere"), ("fashion-mnist", tmp_path / "data" / "fashion-mnist")):
+        with pytest.raises(ConnectionError, match=rf"could not download {name} to .*{folder.name} \(Name or service not "
+                                                  r"known\); put its files there and run again without downloading"):
+            load_dataset(name, folder, download=True)
+        assert not folder.exists() and tmp_path.exists()
+    assert not (tmp_path / "data").exists()  # made for the download, left empty: removed too

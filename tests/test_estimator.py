@@ -214,7 +214,7 @@ def test_estimator_clones_and_repr_like_scikit_learn():
         ([np.zeros((8, 8)), np.zeros((9, 9))], {}, ValueError, "X should hold images of one shape"),
         (np.zeros((20, 3, 8, 8)), {}, ValueError, r"looks like channels first \(N, C, H, W\).*X\.transpose\(0, 2, 3, 1\)"),
         (np.zeros((20, 8, 8)), {"augmentation": ["affine"]}, TypeError, "augmentation should be 'auto'.*got list"),
-        (np.zeros((20, 8, 8)), {"verbose": "yes"}, TypeError, "verbose should be a bool, got str"),
+        (np.zeros((20, 8, 8)), {"verbose": "yes"}, TypeError, "verbose should be a bool or an int, got str"),
     ],
 )
 def test_bad_input_raises_an_error_that_names_the_problem(X, kwargs, error, message):

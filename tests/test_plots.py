@@ -25,10 +25,12 @@ def test_the_cluster_grid_draws_the_images_given_to_fit_grayscale_as_gray():
     digits = np.arange(4 * 8 * 8, dtype=np.float64).reshape(4, 8, 8) % 17  # (N, H, W) floats 0..16, as load_digits
     figure = plot_cluster_grid(digits, np.array([0, 0, 1, 1]), n_per_cluster=2)
     drawn = [ax.images[0] for ax in figure.axes if ax.images]
-    assert len(drawn) == 4 and all(image.get_cmap().name == "gray" for image in drawn)
-    assert all(image.get_array().dtype == np.uint8 for image in drawn)  # scaled as fit scales them
-    colour = plot_cluster_grid(np.full((2, 8, 8, 3), 200.0), np.array([0, 1]), n_per_cluster=1)
-    assert [ax.images[0].get_array().shape for ax in colour.axes if ax.images] == [(8, 8, 3)] * 2
+    assert len(drawn) == 4 and all(image.get_cmap().name == "gray" and image.get_array().shape == (8, 8) for image in drawn)
+    colour = np.zeros((2, 8, 8, 3))
+    colour[1] = 200.0  # floats 0..200: scaled from the array's range, so the second image is white, not clipped
+    figure = plot_cluster_grid(colour, np.array([0, 1]), n_per_cluster=1)
+    drawn = [ax.images[0].get_array() for ax in figure.axes if ax.images]
+    assert [image.shape for image in drawn] == [(8, 8, 3)] * 2 and drawn[0].max() == 0 and drawn[1].min() == 1
 
 
 def test_the_cluster_grid_names_labels_of_another_length():

@@ -155,3 +155,20 @@ def test_an_unreadable_metrics_file_counts_as_not_finished(tmp_path):
     (tmp_path / "config.json").write_text(config.to_json())
     (tmp_path / "metrics.json").write_text('{"epochs": 80, "subs')
     assert _finished(tmp_path, config.to_json(), None, None) is None
+
+
+def test_a_finished_folder_run_counts_as_finished_whatever_its_data_set_its_k_and_input_size():
+    import tempfile
+
+    from mmdc_lib.cli import FOLDER_DATA_SETTINGS
+    from mmdc_lib.config import preset
+    from mmdc_lib.reproduce import _finished
+
+    run = preset("digits").validate()
+    run.n_clusters, run.input_size, run.augment.eval_crop = 3, 16, 1.0  # what train took from the folder's images
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "config.json").write_text(run.to_json())
+        (Path(folder) / "metrics.json").write_text(json.dumps({"epochs": run.epochs, "subset": None, "data_dir": "imgs"}))
+        expected = preset("digits").validate().to_json()  # what reproduce knows before loading the images
+        assert _finished(Path(folder), expected, None, "imgs") is None
+        assert _finished(Path(folder), expected, None, "imgs", FOLDER_DATA_SETTINGS)["data_dir"] == "imgs"

@@ -314,6 +314,8 @@ def load_dataset(
         raise NotADirectoryError(f"data directory {data_dir} is a file, not a folder.")
     if not download and not data_dir.is_dir():
         raise FileNotFoundError(f"data directory {data_dir} does not exist (and downloading is off).")
+    if name == "folder":  # no download: its errors name their files (load_image_folder)
+        return load_image_folder(data_dir, size=image_size, skip_bad=skip_bad, progress=progress)
     from torchvision import datasets
 
     created = _first_missing(data_dir)  # the folder a failed download would leave behind, empty
@@ -326,17 +328,16 @@ def load_dataset(
             return _load_cifar(datasets.CIFAR10, name, data_dir, download)
         if name == "cifar100-20":
             return _load_cifar(datasets.CIFAR100, name, data_dir, download, coarse=True)
-        if name == "stl10":
-            return _load_stl10(data_dir, download)
-        return load_image_folder(data_dir, size=image_size, skip_bad=skip_bad, progress=progress)
+        return _load_stl10(data_dir, download)
     except (RuntimeError, urllib.error.URLError, TimeoutError, ConnectionError) as error:
         # No network, a proxy, a server down: urllib's URLError, a timeout or a reset, or torchvision's MNIST
-        # loaders' RuntimeError("Error downloading ...") after trying every mirror.
+        # loaders' RuntimeError("Error downloading FILE:\nTried MIRROR, got:\nERROR\n...") after every mirror.
         failed_download = download and (not isinstance(error, RuntimeError) or str(error).startswith("Error downloading"))
         if not failed_download:  # torchvision: "Dataset not found or corrupted. You can use download=True ..."
             raise FileNotFoundError(f"{name} not found in {data_dir}: {error}") from None
         if created is not None and not any(path.is_file() for path in created.rglob("*")):
             shutil.rmtree(created, ignore_errors=True)  # the download made it and left nothing in it
-        reason = getattr(error.__context__ if isinstance(error, RuntimeError) else error, "reason", None) or error
+        # the last mirror's error for torchvision's RuntimeError, else urllib's reason
+        reason = str(error).rsplit("got:", 1)[-1] if isinstance(error, RuntimeError) else getattr(error, "reason", error)
         raise ConnectionError(f"could not download {name} to {data_dir} ({' '.join(str(reason).split())}); put its "
                               "files there and run again without downloading (--no-download, download=False).") from None

@@ -40,6 +40,8 @@ def plot_cluster_grid(images: np.ndarray, labels: np.ndarray, n_per_cluster: int
     are converted (no copy of a whole data set).
     """
     images = np.asarray(images)
+    if not np.issubdtype(images.dtype, np.number) or np.issubdtype(images.dtype, np.complexfloating) or images.dtype == bool:
+        raise TypeError(f"images should be a numeric array (uint8 or float), got dtype {images.dtype}.")
     if images.ndim == 3:
         images = images[..., None]  # (N, H, W) grayscale, as MMDC.fit takes it
     if images.ndim != 4:
@@ -48,6 +50,8 @@ def plot_cluster_grid(images: np.ndarray, labels: np.ndarray, n_per_cluster: int
     if labels.shape != (len(images),):
         raise ValueError(f"labels should have one entry per image, shape ({len(images)},), got shape {labels.shape}.")
     low, high = (0.0, 1.0) if images.dtype == np.uint8 else (float(images.min()), float(images.max()))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError("images contain NaN or infinity.")
 
     def drawable(image: np.ndarray) -> np.ndarray:
         if image.dtype != np.uint8:

@@ -93,8 +93,8 @@ def _without(config: dict, keys: Sequence[str]) -> dict:
 def _finished(run_dir: Path, config_json: str, subset, data_dir, data_settings: Sequence[str] = ()) -> dict | None:
     """The metrics of a finished run with these settings, subset and data folder, or None (also when a file is
     unreadable: the run is then resumed from its checkpoint, which rewrites them). ``data_settings``: settings
-    the run took from its data (a folder's k and input size) and the preset alone cannot tell; not compared
-    here (resuming the checkpoint checks them)."""
+    the run took from its data (a folder's k and input size), which the preset alone cannot tell and no
+    reproduce flag changes: not compared (a finished folder run counts as finished whatever they are)."""
     from .cli import read_metrics
 
     try:

@@ -312,18 +312,35 @@ def test_a_failed_download_names_the_data_set_and_folder_and_leaves_no_empty_fol
         Path(root).mkdir(parents=True, exist_ok=True)
         raise urllib.error.URLError("Name or service not known")
 
-    def mirrors_unreachable(root, *args, **kwargs):  # as torchvision's MNIST: every mirror tried, one RuntimeError
+    def mirrors_unreachable(root, *args, **kwargs):  # as torchvision's MNIST: each mirror's error kept, then raised
         (Path(root) / "FashionMNIST" / "raw").mkdir(parents=True, exist_ok=True)
-        try:
-            raise urllib.error.URLError("Name or service not known")
-        except urllib.error.URLError as error:
-            raise RuntimeError(f"Error downloading train-images-idx3-ubyte.gz:\nTried https://mirror/, got:\n{error}\n")
+        errors = []
+        for mirror in ("https://one/", "https://two/"):
+            try:
+                raise urllib.error.URLError("Name or service not known")
+            except urllib.error.URLError as error:
+                errors.append(f"Tried {mirror}, got:\n{error}\n")
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\n" + "".join(errors))
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", unreachable)
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", mirrors_unreachable)
-    for name, folder in (("cifar10", tmp_path / "nowhere"), ("fashion-mnist", tmp_path / "data" / "fashion-mnist")):
-        with pytest.raises(ConnectionError, match=rf"could not download {name} to .*{folder.name} \(Name or service not "
-                                                  r"known\); put its files there and run again without downloading"):
+    for name, folder, reason in (("cifar10", tmp_path / "nowhere", "Name or service not known"),
+                                 ("fashion-mnist", tmp_path / "data" / "fashion-mnist", "<urlopen error Name or service not known>")):
+        with pytest.raises(ConnectionError, match=rf"could not download {name} to .*{folder.name} \({reason}\); "
+                                                  r"put its files there and run again without downloading"):
             load_dataset(name, folder, download=True)
         assert not folder.exists() and tmp_path.exists()
     assert not (tmp_path / "data").exists()  # made for the download, left empty: removed too
+
+
+def test_a_corrupt_data_set_found_while_downloading_is_still_named_as_not_found_and_its_folder_kept(tmp_path, monkeypatch):
+    import torchvision
+
+    def corrupt(root, *args, **kwargs):
+        raise RuntimeError("Dataset not found or corrupted. You can use download=True to download it")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", corrupt)
+    (tmp_path / "cifar10").mkdir()
+    with pytest.raises(FileNotFoundError, match="cifar10 not found in .*Dataset not found or corrupted"):
+        load_dataset("cifar10", tmp_path / "cifar10", download=True)
+    assert (tmp_path / "cifar10").is_dir()

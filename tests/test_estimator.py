@@ -222,6 +222,11 @@ def test_bad_input_raises_an_error_that_names_the_problem(X, kwargs, error, mess
         MMDC(**{"epochs": 1, **kwargs}).fit(X)
 
 
+def test_verbose_takes_numpy_bools_and_ints(digits_images):
+    for verbose in (np.True_, 0):
+        assert MMDC(n_clusters=10, verbose=verbose, **{**FAST, "epochs": 1}).fit(digits_images[0]).labels_.shape == (120,)
+
+
 def test_channels_last_images_with_eight_channels_get_no_channels_first_hint():
     with pytest.raises(ValueError, match=r"got 8 \(shape \(20, 8, 8, 8\)\)\.$"):
         MMDC(epochs=1).fit(np.zeros((20, 8, 8, 8)))

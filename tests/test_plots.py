@@ -43,3 +43,10 @@ def test_an_empty_history_or_one_without_the_keys_is_named():
         plot_history([])
     with pytest.raises(ValueError, match=r"holding one of keys=\('acc',\), got epochs with keys \['epoch', 'mse'\]"):
         plot_history([{"epoch": 1, "mse": 0.5}], keys=("acc",))
+
+
+def test_the_cluster_grid_names_images_it_cannot_draw():
+    with pytest.raises(ValueError, match="images contain NaN or infinity"):
+        plot_cluster_grid(np.full((2, 8, 8), np.nan), np.array([0, 1]))
+    with pytest.raises(TypeError, match="images should be a numeric array"):
+        plot_cluster_grid(np.array([["a"] * 4] * 4, dtype=object).reshape(1, 4, 4), np.array([0]))

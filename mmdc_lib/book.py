@@ -13,6 +13,8 @@ optional) say how:
   ``dataset-fashion-mnist`` installs Fashion-MNIST there).
 - ``MMDC_OFFLINE=1``: never try a download.
 - ``MMDC_RESULTS``: the repository's committed results (default ``../benchmarks/results``, from ``book/``).
+  Without a clone (Colab's ``pip install git+URL``) a chapter fetches the file it shows from the commit pip
+  installed, on GitHub, into ``runs/committed_results/`` (not with ``MMDC_OFFLINE``).
 - ``MMDC_BOOK_CELL_SECONDS``: set by the book build (``book/_ext/build_fixes.py``) to its per-cell timeout; a
   training run projected to take longer is not started in a build, and says so.
 """
@@ -20,9 +22,11 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import socket
 import sys
 import textwrap
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, TypeVar
@@ -30,6 +34,7 @@ from typing import Any, Optional, TypeVar
 import torch
 
 from .data import ImageData, load_dataset
+from .runs import installed_source
 
 BRANCHES = ("auto", "cpu", "gpu", "gpu-test")
 DRIVE_MOUNT = "/content/drive"
@@ -51,7 +56,7 @@ class BookSetup:
     in_colab: bool
     data_dir: Path
     runs_dir: Path
-    results_dir: Path  # committed results files (benchmarks/results in a clone; absent in Colab)
+    results_dir: Path  # committed results files (benchmarks/results in a clone; absent in Colab: fetched)
     system_datasets: Path
     offline: bool
     cell_seconds: Optional[float]  # the book build's per-cell timeout; None when a reader runs the chapter
@@ -104,22 +109,45 @@ class BookSetup:
     def committed_figures(self, name: str, made_by: str):
         """A committed results file, ``results_dir/name``, as Markdown headed by where it came from.
 
-        Its own title line is replaced by that heading. Where the file is absent (Colab has no clone), prints
-        how to make it (``made_by``, a command) and returns None, so a notebook cell shows one or the other.
+        Its own title line is replaced by that heading. Without a clone (Colab) the file comes from the commit
+        pip installed the library from (``fetch_committed_results``). Where it is found nowhere, prints how to
+        make it (``made_by``, a command) and returns None, so a notebook cell shows one or the other.
         """
-        path = self.results_dir / name
+        path, source = self.results_dir / name, None
+        if not path.is_file():
+            path = self.runs_dir / "committed_results" / name
+            if not path.is_file() and not self.offline:
+                source = fetch_committed_results(name, path)
         if not path.is_file():
             print(f"no committed figures here ({self.results_dir}): run {made_by} in a clone of the repository")
             return None
         from IPython.display import Markdown
 
         body = path.read_text().split("\n", 1)[-1]
-        return Markdown(f"From `{path}` (made by `{made_by}`, not by this page):\n\n{body}")
+        return Markdown(f"From `{source or path}` (made by `{made_by}`, not by this page):\n\n{body}")
 
     def describe(self) -> str:
         build = f" | book build, {self.cell_seconds:.0f} s per cell" if self.cell_seconds is not None else ""
         return (f"branch: {self.branch} | trains on: {self.device_name} | Colab: {self.in_colab}{build}\n"
                 f"data: {self.data_dir} | runs: {self.runs_dir}")
+
+
+def fetch_committed_results(name: str, destination: Path) -> Optional[str]:
+    """Save ``benchmarks/results/name`` of the commit pip installed the library from (a GitHub repository) at
+    ``destination``; returns the address it came from, or None (another install, another host, no network)."""
+    source = installed_source()
+    match = re.fullmatch(r"https://github\.com/([^/]+)/([^/]+?)(?:\.git)?/?", source[0]) if source else None
+    if match is None:
+        return None
+    url = f"https://raw.githubusercontent.com/{match[1]}/{match[2]}/{source[1]}/benchmarks/results/{name}"
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            body = response.read()
+    except (OSError, ValueError):  # no network, a file that commit lacks (HTTP 404), a bad address
+        return None
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.write_bytes(body)
+    return url
 
 
 def setup_book(use_drive: bool = False, drive_mount: str = DRIVE_MOUNT) -> BookSetup:

@@ -140,16 +140,26 @@ def check_checkpoint(state: dict, config: dict, fingerprint: dict, epochs: int) 
         )
 
 
-def _installed_commit() -> str | None:
-    """The commit pip installed from (``pip install git+URL``), as recorded in the package's direct_url.json."""
+def installed_source() -> tuple[str, str] | None:
+    """(repository URL, full commit) that pip installed the library from (``pip install git+URL``, as Colab
+    does), as recorded in the package's direct_url.json; None for any other install."""
     import json
     from importlib import metadata
 
     try:
         direct = metadata.distribution("mmdc_lib").read_text("direct_url.json")
-        return json.loads(direct)["vcs_info"]["commit_id"][:12] if direct else None
+        if not direct:
+            return None
+        record = json.loads(direct)
+        return str(record["url"]), str(record["vcs_info"]["commit_id"])
     except (metadata.PackageNotFoundError, KeyError, TypeError, ValueError):
         return None
+
+
+def _installed_commit() -> str | None:
+    """The commit pip installed from (``pip install git+URL``), shortened to 12 characters."""
+    source = installed_source()
+    return source[1][:12] if source is not None else None
 
 
 def _checkout_commit(root: Path) -> str | None:

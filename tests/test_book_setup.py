@@ -68,6 +68,43 @@ def test_committed_figures_show_the_file_under_its_source_or_say_how_to_make_the
                      "\n| a | b |\n|---|---|\n| 1 | 2 |\n")
 
 
+def test_committed_figures_without_a_clone_come_from_the_commit_pip_installed(monkeypatch, tmp_path, capsys):
+    import io
+    import urllib.request
+
+    from mmdc_lib import book
+
+    asked = []
+
+    def urlopen(url, timeout):
+        asked.append(url)
+        if "missing" in url:
+            raise urllib.error.HTTPError(url, 404, "Not Found", {}, None)
+        return io.BytesIO(b"# Grid\n\n| a |\n|---|\n| 1 |\n")
+
+    monkeypatch.setenv("MMDC_RESULTS", str(tmp_path / "no-clone"))
+    monkeypatch.setenv("MMDC_RUNS", str(tmp_path / "runs"))
+    monkeypatch.delenv("MMDC_OFFLINE", raising=False)
+    monkeypatch.setattr(book, "installed_source", lambda: ("https://github.com/owner/name", "c0ffee"))
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    setup = setup_book()
+    shown = setup.committed_figures("grid.md", "python benchmarks/grid.py").data
+    address = "https://raw.githubusercontent.com/owner/name/c0ffee/benchmarks/results/grid.md"
+    assert asked == [address] and shown.startswith(f"From `{address}` (made by") and "| 1 |" in shown
+    assert (tmp_path / "runs" / "committed_results" / "grid.md").is_file()
+    setup.committed_figures("grid.md", "python benchmarks/grid.py")  # kept: not fetched again
+    assert asked == [address]
+    capsys.readouterr()
+    assert setup.committed_figures("missing.md", "python benchmarks/missing.py") is None  # 404: says how to make it
+    assert "no committed figures here" in capsys.readouterr().out
+    monkeypatch.setenv("MMDC_OFFLINE", "1")
+    assert setup_book().committed_figures("other.md", "python benchmarks/other.py") is None
+    assert len(asked) == 2  # offline: nothing asked
+    monkeypatch.delenv("MMDC_OFFLINE")
+    monkeypatch.setattr(book, "installed_source", lambda: None)  # an install from a clone or a wheel: nothing to ask
+    assert setup_book().committed_figures("other.md", "python benchmarks/other.py") is None and len(asked) == 2
+
+
 def test_use_drive_in_colab_mounts_drive_and_keeps_data_and_runs_there(monkeypatch, tmp_path):
     mounted = []
     drive = types.SimpleNamespace(mount=lambda where: mounted.append(where) or (tmp_path / "drive" / "MyDrive").mkdir(parents=True))

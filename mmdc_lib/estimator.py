@@ -314,7 +314,7 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=
 
     # The warnings name the line of the caller's code that called transform or predict: both call _embed, which
     # calls _images_like_fit, which calls _warn_if_scaled_differently (transform is not wrapped by scikit-learn's
-    # set_output: auto_wrap_output_keys=None below).
+    # set_output: auto_wrap_output_keys=None in the class statement).
     _CALLER = 5
 
     def _warn_if_scaled_differently(self, X) -> None:

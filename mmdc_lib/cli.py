@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import warnings
@@ -25,7 +24,7 @@ from .estimator import INPUT_SIZE_RANGE, NATIVE_SIZE_EVAL_CROP, default_input_si
 from .metrics import NMI_AVERAGING, evaluate_clustering
 from . import reproduce
 from .processes import distributed, start_processes, together
-from .runs import METRICS_NAME, provenance
+from .runs import METRICS_NAME, provenance, read_metrics, write_atomically
 from .train import Trainer, check_out_dir, resolve_device
 
 # What bad input raises, by family: our ValueError/TypeError (CheckpointError and the data errors included),
@@ -229,23 +228,12 @@ def train(args: argparse.Namespace) -> dict:
         metrics.update(acc=scores.acc, nmi=scores.nmi, ari=scores.ari, nmi_averaging=NMI_AVERAGING,
                        confusion=scores.confusion.tolist(), confusion_cluster_ids=scores.cluster_ids.tolist())
     metrics["history"] = result.history
-    temporary = out / f"{METRICS_NAME}.tmp"  # then renamed: a kill or a full disk never leaves half a file
-    temporary.write_text(json.dumps(metrics, indent=2))
-    os.replace(temporary, out / METRICS_NAME)
+    write_atomically(out / METRICS_NAME, json.dumps(metrics, indent=2))
     np.save(out / "labels.npy", result.labels)
     write_figures(out, images_nhwc, result.labels, scores, data.class_names, result.history)
     summary = {k: round(metrics[k], 4) for k in ("acc", "nmi", "ari", "fit") if k in metrics}
     print(f"{args.dataset} seed {args.seed}: {summary} -> {out}")
     return metrics
-
-
-def read_metrics(out: Path) -> Optional[dict]:
-    """A run folder's metrics.json, or None when it is missing or unreadable (e.g. truncated by an older version)."""
-    try:
-        metrics = json.loads((out / METRICS_NAME).read_text())
-    except (OSError, ValueError):
-        return None
-    return metrics if isinstance(metrics, dict) else None
 
 
 def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -25,7 +25,7 @@ from .config import COMPILE_MODES, PRECISIONS, PRESETS, preset, with_defaults
 from .data import DATASETS
 from .metrics import NMI_AVERAGING
 from .processes import distributed, start_processes
-from .runs import CONFIG_NAME, check_out_dir
+from .runs import CONFIG_NAME, check_out_dir, read_metrics, write_atomically
 
 RESULTS_NAME = "results"
 BUDGET_FRACTION = 8  # --budget: one eighth of the preset's epochs (50 of 400), lr steps and refinement scaled
@@ -95,8 +95,6 @@ def _finished(run_dir: Path, config_json: str, subset, data_dir, data_settings: 
     unreadable: the run is then resumed from its checkpoint, which rewrites them). ``data_settings``: settings
     the run took from its data (a folder's k and input size), which the preset alone cannot tell and no
     reproduce flag changes: not compared (a finished folder run counts as finished whatever they are)."""
-    from .cli import read_metrics
-
     try:
         saved = with_defaults(json.loads((run_dir / CONFIG_NAME).read_text()))
     except (OSError, ValueError):
@@ -124,38 +122,37 @@ def run_all(args: argparse.Namespace) -> list[dict]:
     check_out_dir(out, resume=True, overwrite=False)
     if args.subset is not None and args.subset < 2:
         raise ValueError(f"--subset={args.subset} should be >= 2.")
+    plan = []  # (data set, seed, folder, train's arguments, config): every run resolved once, before any trains
     for dataset in dict.fromkeys(args.datasets):
         for seed in dict.fromkeys(args.seeds):
-            resolve_config(build_parser().parse_args(_train_arguments(args, dataset, seed, out / f"{dataset}-seed{seed}"))).validate()
+            run_dir = out / f"{dataset}-seed{seed}"
+            train_args = build_parser().parse_args(_train_arguments(args, dataset, seed, run_dir))
+            plan.append((dataset, seed, run_dir, train_args, resolve_config(train_args).validate()))
     rank, _ = start_processes(args.device)
     say = print if rank == 0 else (lambda *a, **k: None)
     # One process may also report other failures (a CUDA out-of-memory error, say) and go on; several
     # processes only stop together on the errors they all see alike.
     caught = USER_ERRORS if distributed() else (*USER_ERRORS, RuntimeError)
     runs = []
-    for dataset in dict.fromkeys(args.datasets):
-        for seed in dict.fromkeys(args.seeds):
-            run_dir = out / f"{dataset}-seed{seed}"
-            train_args = build_parser().parse_args(_train_arguments(args, dataset, seed, run_dir))
-            run = {"dataset": dataset, "seed": seed, "dir": str(run_dir)}
-            try:
-                config = resolve_config(train_args).validate()
-                run["schedule"] = _schedule_label(dataset, config.epochs, args.subset)
-                metrics = _finished(run_dir, config.to_json(), args.subset, train_args.data_dir,
-                                    FOLDER_DATA_SETTINGS if dataset == "folder" else ())
-                if metrics is not None:
-                    run.update(status="finished earlier", metrics=metrics)
-                else:
-                    start = time.perf_counter()
-                    say(f"reproduce: {dataset} seed {seed} ({run['schedule']}) -> {run_dir}", flush=True)
-                    run.update(status="trained", metrics=train(train_args), seconds=time.perf_counter() - start)
-            except caught as error:
-                reason = describe(error)
-                run.update(status="failed", reason=reason if not isinstance(error, RuntimeError) else f"{type(error).__name__}: {reason}")
-                say(f"reproduce: {dataset} seed {seed} failed: {run['reason']}", flush=True)
-            runs.append(run)
-            if rank == 0:  # after every run: an interrupted reproduce leaves the table of what it finished
-                write_table(out, runs)
+    for dataset, seed, run_dir, train_args, config in plan:
+        run = {"dataset": dataset, "seed": seed, "dir": str(run_dir),
+               "schedule": _schedule_label(dataset, config.epochs, args.subset)}
+        try:
+            metrics = _finished(run_dir, config.to_json(), args.subset, train_args.data_dir,
+                                FOLDER_DATA_SETTINGS if dataset == "folder" else ())
+            if metrics is not None:
+                run.update(status="finished earlier", metrics=metrics)
+            else:
+                start = time.perf_counter()
+                say(f"reproduce: {dataset} seed {seed} ({run['schedule']}) -> {run_dir}", flush=True)
+                run.update(status="trained", metrics=train(train_args), seconds=time.perf_counter() - start)
+        except caught as error:
+            reason = describe(error)
+            run.update(status="failed", reason=reason if not isinstance(error, RuntimeError) else f"{type(error).__name__}: {reason}")
+            say(f"reproduce: {dataset} seed {seed} failed: {run['reason']}", flush=True)
+        runs.append(run)
+        if rank == 0:  # after every run: an interrupted reproduce leaves the table of what it finished
+            write_table(out, runs)
     if rank == 0:  # the table was written after the last run: show it
         print((out / f"{RESULTS_NAME}.md").read_text(), end="")
     return runs
@@ -205,4 +202,4 @@ def write_table(out: Path, runs: list[dict]) -> None:
         made = f"{metrics['date']}, {metrics['commit']}" if "date" in metrics else "-"
         lines.append(f"| {run['dataset']} seed {run['seed']} | {run.get('schedule', '-')} | {status} | {values} "
                      f"| {metrics.get('epochs', '-')} | {training} | {device} | {made} |")
-    (out / f"{RESULTS_NAME}.md").write_text("\n".join(lines) + "\n")
+    write_atomically(out / f"{RESULTS_NAME}.md", "\n".join(lines) + "\n")

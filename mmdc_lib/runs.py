@@ -9,11 +9,13 @@ and refused for other settings, other data (a fingerprint of the pixels) or more
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 import subprocess
 import time
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -89,11 +91,25 @@ def start_run_dir(out_dir: Path, config_json: str, resume: bool, overwrite: bool
             (out_dir / name).unlink(missing_ok=True)
     try:  # fail now, not after the first epoch, when the folder cannot be written
         out_dir.mkdir(parents=True, exist_ok=True)
-        temporary = out_dir / f"{CONFIG_NAME}.tmp"
-        temporary.write_text(config_json)
-        os.replace(temporary, out_dir / CONFIG_NAME)
+        write_atomically(out_dir / CONFIG_NAME, config_json)
     except OSError as error:
         raise type(error)(error.errno, f"cannot write the output folder ({error.strerror})", str(out_dir)) from None
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``path.tmp``, then rename it: a kill or a full disk never leaves half a file at ``path``."""
+    temporary = path.with_name(f"{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def read_metrics(out_dir: Path) -> Optional[dict]:
+    """A run folder's metrics.json, or None when it is missing or unreadable (e.g. truncated by an older version)."""
+    try:
+        metrics = json.loads((out_dir / METRICS_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return metrics if isinstance(metrics, dict) else None
 
 
 def save_checkpoint(state: dict, path: Path) -> None:

@@ -130,6 +130,8 @@ def test_benchmarks_chapter_does_not_start_a_run_a_book_build_would_stop(machine
 def test_other_chapters_gpu_branch_runs_at_the_tests_scale(machine, monkeypatch, notebook, expected):
     text = execute(notebook, monkeypatch, machine)
     assert "branch: gpu-test" in text and expected in text
+    if notebook == "07_your_images.ipynb":  # solution 2 is skipped on a CPU, trained on a GPU
+        assert "n_init=3 kept the rule's choice: True" in text
 
 
 @pytest.mark.parametrize("notebook", ["06_benchmarks.ipynb", "07_your_images.ipynb"])
@@ -143,3 +145,4 @@ def test_chapters_without_fashion_mnist_or_network_run_on_the_digits_and_say_so(
         assert "published, 70,000 images" not in text  # a stand-in is never set beside the benchmark's figures
     else:
         assert "['0', '1', '4', '7'] 600 files" in text
+        assert "not trained here (on a CPU: set RUN_ON_CPU = True to train it)" in text  # solution 2

@@ -445,3 +445,19 @@ def test_an_unknown_compile_mode_is_one_line_with_status_2():
     result = run_main("train", *SMALL_RUN, "--compile", "fastest")
     assert result.returncode == 2
     assert_one_line_error(result, "argument --compile: invalid choice: 'fastest'")
+
+
+def test_a_write_that_fails_midway_leaves_the_earlier_file_whole(tmp_path, monkeypatch):
+    from mmdc_lib.runs import read_metrics, write_atomically
+
+    write_atomically(tmp_path / "metrics.json", json.dumps({"acc": 0.9}))
+    assert read_metrics(tmp_path) == {"acc": 0.9} and not (tmp_path / "metrics.json.tmp").exists()
+
+    def full_disk(self, text):
+        Path.write_bytes(self, text[:5].encode())  # half the text, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(OSError):
+        write_atomically(tmp_path / "metrics.json", json.dumps({"acc": 0.95}))
+    assert read_metrics(tmp_path) == {"acc": 0.9}  # results.md and config.json are written the same way

@@ -30,6 +30,8 @@ warm-up led here (0.680 against 0.628) and lost on all 70,000 images (``fashion_
 ``--tag invariance`` (seeds 10-14, ``--base current --variants preset flips "brightness/contrast 0.4"``): two
 invariances the preset lacks, horizontal flips (0.593 against 0.677, behind on every seed) and brightness and
 contrast jitter (0.679, a tie); ``--summarise invariance``.
+``--tag cutout`` (seeds 10-11, ``--base current --variants preset "cutout 0.33" "cutout 0.5"``): occlusion, a square
+of a third or half the view's side set to 0 in every training view (``AugmentConfig.cutout``); ``--summarise cutout``.
 
 Usage: python benchmarks/fashion_settle.py [--subset 10000] [--seed 0] [--base old|current] [--variants "preset" ...] [--tag NAME]
        python benchmarks/fashion_settle.py --summarise warmup  (every seed's file of that tag, side by side)
@@ -84,6 +86,9 @@ VARIANTS = {
     # Invariances the preset lacks: a garment's class survives a mirror image and a darker or paler print.
     "flips": {"augment.hflip": True},
     "brightness/contrast 0.4": {"augment.color_jitter": (0.4, 0.4, 0.0, 0.0)},
+    # Occlusion: a square of a third or half the view's side blanked (cutout).
+    "cutout 0.33": {"augment.cutout": 1 / 3},
+    "cutout 0.5": {"augment.cutout": 0.5},
 }
 CURRENT_VARIANTS = ("preset", "rotation weight 1", "rotation weight 2", "30 epochs", "input 28")
 WARMUP_VARIANTS = ("18 epochs", "rotation warm-up 3", "rotation warm-up 5")

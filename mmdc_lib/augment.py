@@ -87,6 +87,8 @@ def draw_view_params(n: int, config: AugmentConfig, generator: Optional[torch.Ge
     if tuple(config.aspect_ratio) != (1.0, 1.0):  # drawn last and only when asked: square crops keep their stream
         log_low, log_high = math.log(config.aspect_ratio[0]), math.log(config.aspect_ratio[1])
         params["aspect"] = _uniform(log_low, log_high, n, generator).exp()
+    if config.cutout > 0:  # drawn only when asked: views without cutout keep their stream
+        params["cutout"] = torch.rand(n, 2, generator=generator)  # centre (x, y), fractions of the view's side
     if not config.authors_pipeline:
         # A crop narrower than the image may sit anywhere inside it along that side; `translate` adds a
         # further shift. Sides (n, 1) for square crops, (n, 2) = (width, height) with an aspect ratio.
@@ -262,6 +264,17 @@ def _colour(images: torch.Tensor, config: AugmentConfig, params: Params) -> torc
     return images
 
 
+def cutout(views: torch.Tensor, side: float, centres: torch.Tensor) -> torch.Tensor:
+    """Zero a square of ``side`` (fraction of the view's side) about each view's centre (B, 2) in [0, 1]:
+    float (B, C, S, S) -> the same shape."""
+    size = views.shape[-1]
+    pixel = (torch.arange(size, device=views.device, dtype=views.dtype) + 0.5) / size  # (S,) pixel centres
+    inside_x = (pixel.view(1, -1) - centres[:, :1]).abs() < side / 2  # (B, S)
+    inside_y = (pixel.view(1, -1) - centres[:, 1:]).abs() < side / 2
+    hole = inside_y.unsqueeze(2) & inside_x.unsqueeze(1)  # (B, S, S): rows y, columns x
+    return views.masked_fill(hole.unsqueeze(1), 0.0)
+
+
 # --- whole views ----------------------------------------------------------------------------
 def apply_view(images: torch.Tensor, size: int, config: AugmentConfig, params: Params) -> torch.Tensor:
     """The training view of a uint8 batch (B, C, H, W) -> float (B, C, size, size) in [0, 1].
@@ -269,8 +282,10 @@ def apply_view(images: torch.Tensor, size: int, config: AugmentConfig, params: P
     ``params`` on the images' device (``draw_view_params`` then ``params_to``); no synchronisation.
     """
     if config.authors_pipeline:  # colour first, on the whole image; then the geometry resamples it
-        return _resample(_colour(to_float(images), config, params), _view_grid(images, size, config, params))
-    return _colour(geometric_view(images, size, config, params), config, params)
+        views = _resample(_colour(to_float(images), config, params), _view_grid(images, size, config, params))
+    else:
+        views = _colour(geometric_view(images, size, config, params), config, params)
+    return cutout(views, config.cutout, params["cutout"]) if config.cutout > 0 else views
 
 
 def random_affine_view(images: torch.Tensor, size: int, config: AugmentConfig,

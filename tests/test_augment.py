@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from mmdc_lib.augment import apply_view, augment_batch, clean_view, color_jitter, draw_view_params, random_grayscale
+from mmdc_lib.augment import apply_view, augment_batch, clean_view, color_jitter, cutout, draw_view_params, random_grayscale
 from mmdc_lib.config import AugmentConfig, preset
 
 
@@ -207,3 +207,21 @@ def test_authors_rotation_turns_the_whole_image_about_its_centre_with_zero_fill(
     params["angle"][:] = math.pi / 4
     view = apply_view(images, 28, config, params)[0, 0]
     assert view[14, 14] == 1.0 and view[0, 0] == 0.0  # centre kept, corners filled with zeros
+
+
+def test_cutout_zeroes_a_square_of_its_side_about_each_centre_clipped_at_the_border():
+    views = torch.ones(2, 3, 8, 8)
+    holes = cutout(views, 0.5, torch.tensor([[0.5, 0.5], [0.0, 0.0]])) == 0  # (2, 3, 8, 8)
+    assert holes[0, :, 2:6, 2:6].all() and holes[0].sum() == 3 * 16  # a 4x4 square in every channel
+    assert holes[1, :, :2, :2].all() and holes[1].sum() == 3 * 4  # a corner: the part inside the view
+
+
+def test_cutout_off_draws_nothing_so_earlier_runs_keep_their_random_stream(batch):
+    off = AugmentConfig(crop_scale=(0.8, 1.2), translate=0.2, rotation_degrees=25.0)
+    on = dataclasses.replace(off, cutout=0.5)
+    params_off = draw_view_params(6, off, torch.Generator().manual_seed(0), 12)
+    params_on = draw_view_params(6, on, torch.Generator().manual_seed(0), 12)
+    assert "cutout" not in params_off and params_on["cutout"].shape == (6, 2)
+    assert all(torch.equal(params_on[key], params_off[key]) for key in params_off)
+    with_holes, without = apply_view(batch, 12, on, params_on), apply_view(batch, 12, off, params_off)
+    assert ((with_holes == without) | (with_holes == 0)).all() and (with_holes == 0).sum() > (without == 0).sum()

@@ -72,6 +72,7 @@ from mmdc_lib.config import AugmentConfig
         ({"augment": AugmentConfig(crop_sizes=(0.5,), eval_crop=0.5, aspect_ratio=(0.75, 1.25))}, ValueError,
          r"aspect_ratio=\(0.75, 1.25\) applies to our pipeline only"),
         ({"augment": AugmentConfig(grayscale_p=1.5)}, ValueError, "grayscale_p=1.5 should be a finite number >= 0 and <= 1"),
+        ({"augment": AugmentConfig(cutout=1.5)}, ValueError, "cutout=1.5 should be a finite number >= 0 and <= 1"),
         ({"augment": AugmentConfig(color_jitter=(0.4, 0.4, 0.4, 0.9))}, ValueError, "hue=0.9 should be <= 0.5"),
         ({"augment": AugmentConfig(color_jitter=(0.4, -0.4, 0.4, 0.1))}, ValueError, "color_jitter contrast=-0.4 should be"),
     ],

@@ -7,7 +7,7 @@ at: a setting chosen here is tuned on the digits' labels, and is checked on seed
 The clean-view study (``--tag clean_view``, seeds 0-9) ran while the preset's clean view was the pixels
 (``eval_crop=1``) and chose its centre crop of 0.95; ``--tag clean_view_check`` compares the two on seeds 10-19.
 ``--set chapter5`` is chapter 5's ablation, all six variants and five seeds, with k-means on the pixels in the
-same run: the chapter shows this file beside its own CPU run (two seeds, four variants).
+same run: the chapter shows this file beside its own CPU run (two seeds, three variants).
 Usage: python benchmarks/digits_study.py [--set screen|chapter5] [--seeds 0 1 2 3 4] [--variants preset ...] [--tag NAME]
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ VARIANTS = {
     "clean view 0.9": {"augment.eval_crop": 0.9},
     "clean view 0.95": {"augment.eval_crop": 0.95},
     "clean view 1.05": {"augment.eval_crop": 1.05},
-    # Chapter 5's ablation (its CPU branch trains four of these with two seeds; this is the whole table).
+    # Chapter 5's ablation (its CPU branch trains three of these with two seeds; this is the whole table).
     "no rotation": {"rotation": "none"},
     "alternating (authors')": {"rotation": "alternating"},
     "sigma 0.2": {"sigma": 0.2},

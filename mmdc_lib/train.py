@@ -340,7 +340,8 @@ class Trainer:
     def _rotation_pass(self) -> torch.Tensor:
         """The authors' alternating schedule: all four rotations of every image, random crops only."""
         config = self.config
-        crops = dataclasses.replace(config.augment, rotation_degrees=0.0, hflip=False, color_jitter=None, grayscale_p=0.0)
+        crops = dataclasses.replace(config.augment, rotation_degrees=0.0, hflip=False, color_jitter=None, grayscale_p=0.0,
+                                    cutout=0.0)
         order, bounds = self._epoch_order()
         params = self._draw(N_ROTATIONS * self.images.shape[0], crops)
         total = torch.zeros((), device=self.device)

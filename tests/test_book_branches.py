@@ -1,5 +1,5 @@
 """Every branch of every chapter runs: the GPU branches at the tests' scale on this CPU (chapter 5's GPU branch is its
-CPU branch's cells, which nbval runs, with longer seed lists and two more variants), the fallback without data.
+CPU branch's cells, which nbval runs, with longer seed lists and three more variants), the fallback without data.
 
 nbval runs each chapter once, on the branch this machine takes (the CPU branch, with Fashion-MNIST where it is
 on disk). These tests run the other branches by setting the environment variables of ``mmdc_lib.book``:
@@ -120,9 +120,9 @@ def test_benchmarks_chapter_does_not_start_a_run_a_book_build_would_stop(machine
 
 
 # Not chapter 5: its GPU branch runs the cells of its CPU branch (which nbval runs) with longer seed lists and
-# two more variants (sigma 0.2, refinement from epoch 60: one-setting changes, like the four nbval trains, of
-# settings the library's tests cover), and at the tests' scale (one seed, the full digits preset) it would
-# train 6 runs, 4-10 min.
+# three more variants (the authors' alternating schedule, sigma 0.2, refinement from epoch 60: one-setting changes,
+# like the three nbval trains, of settings the library's tests cover), and at the tests' scale (one seed, the full
+# digits preset) it would train 6 runs, 4-10 min.
 @pytest.mark.parametrize("notebook,expected", [
     ("04_rotation.ipynb", "2 epochs in"),  # EPOCHS = BOOK.scale(cpu=15, gpu=30, test=2)
     ("07_your_images.ipynb", "3 epochs (refinement from epoch 2), input 20x20; 3 models trained"),  # epochs: test=3

@@ -26,9 +26,24 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
+def cpu_model() -> str:
+    """The processor's name as Linux reports it ("" elsewhere): runs on other CPUs follow other float kernels."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def machine() -> dict:
     return {
         "cpus": os.cpu_count(),
+        "cpu": cpu_model(),
+        # The vector instructions torch's CPU kernels use (e.g. AVX2, AVX512): with other ones float sums round
+        # otherwise, so a seed's training takes another path and ends elsewhere.
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "torch": torch.__version__,

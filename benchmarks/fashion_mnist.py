@@ -112,9 +112,32 @@ def render(payload: dict) -> list[str]:
         lines += [f"- seed {r['seed']}: " + "; ".join(f"{x['seed']}: fit {x['fit']:.4f}, ACC {x['acc']:.3f}, {x['seconds']:.0f} s"
                                                      + (" (kept)" if x["seed"] == r["kept_seed"] else "") for x in r["restarts"])
                   for r in runs if "restarts" in r]
+    if any("made" in r for r in runs):
+        lines += ["", "Made (date, commit; `--append` adds runs to earlier ones): " + "; ".join(
+            f"seed {r['seed']} {r['made']['date']} at {r['made']['commit']}" for r in runs if "made" in r) + "."]
     lines += ["", "Published (ACC): k-means 0.47, DEC 0.52, VaDE 0.58, N2D 0.67, DCCS 0.756. NMI: arithmetic.",
               f"Machine: {payload['machine']}"]
     return lines
+
+
+def keep_other_seeds(earlier: dict | None, payload: dict) -> dict:
+    """``--append``: the new payload with the earlier one's runs (MMDC and k-means) of the seeds it does not rerun.
+
+    Each earlier MMDC run keeps when and from which commit it was made (``made``; runs saved before it was recorded
+    take their file's machine line).
+    """
+    if earlier is None:
+        return payload
+    rerun = set(payload["kmeans_seeds"])
+    kept = [dict(run, made=run.get("made", {key: earlier["machine"][key] for key in ("date", "commit")}))
+            for run in earlier["mmdc"] if run["seed"] not in rerun]
+    old_kmeans = [run for run in earlier["baselines"]["kmeans"] if run.get("seed") is not None and run["seed"] not in rerun]
+    if len(old_kmeans) < len(earlier["baselines"]["kmeans"]):  # saved before k-means runs named their seed
+        old_kmeans = [dict(run, seed=seed) for seed, run in zip(earlier["kmeans_seeds"], earlier["baselines"]["kmeans"])
+                      if seed not in rerun]
+    return {**payload, "kmeans_seeds": [run["seed"] for run in old_kmeans] + payload["kmeans_seeds"],
+            "baselines": {**payload["baselines"], "kmeans": old_kmeans + payload["baselines"]["kmeans"]},
+            "mmdc": kept + payload["mmdc"]}
 
 
 def main() -> None:
@@ -143,21 +166,25 @@ def main() -> None:
         payload = json.loads(saved.read_text())
         save(name, payload, render(payload))
         return
-    earlier = json.loads(saved.read_text())["mmdc"] if args.append and saved.exists() else []
-    if any(run.get("n_init", 1) != args.n_init for run in earlier):
+    earlier = json.loads(saved.read_text()) if args.append and saved.exists() else None
+    if earlier is not None and any(run.get("n_init", 1) != args.n_init for run in earlier["mmdc"]):
         raise SystemExit(f"--append: the saved runs trained a different number of restarts than --n-init {args.n_init}; "
                          "rerun every seed instead of mixing them")
 
     data = load_dataset("fashion-mnist", args.data_dir, download=False)
-    payload = {"machine": machine(), "n_images": len(data.images), "kmeans_seeds": args.seeds,
-               "preset": study_preset(args.warmup_epochs, settings).to_dict(), "study_settings": args.settings,
-               "baselines": pixel_baselines(data.images, data.labels, 10, args.seeds, ward=False),
-               "mmdc": [run for run in earlier if run["seed"] not in args.seeds]}
+    baselines = pixel_baselines(data.images, data.labels, 10, args.seeds, ward=False)
+    for seed, run in zip(args.seeds, baselines["kmeans"]):
+        run["seed"] = seed
+    payload = keep_other_seeds(earlier, {
+        "machine": machine(), "n_images": len(data.images), "kmeans_seeds": args.seeds,
+        "preset": study_preset(args.warmup_epochs, settings).to_dict(), "study_settings": args.settings,
+        "baselines": baselines, "mmdc": []})
     images, _ = images_to_uint8_nchw(data.images)
     if args.keep_dir is not None:
         args.keep_dir.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         run = fit_restarts(images, data.labels, seed, args.n_init, args.device, args.keep_dir, args.warmup_epochs, settings)
+        run["made"] = {key: machine()[key] for key in ("date", "commit")}  # --append mixes runs of several calls
         payload["mmdc"].append(run)
         print(f"seed {seed}: acc {run['acc']:.3f} nmi {run['nmi']:.3f} ari {run['ari']:.3f} "
               f"wall {run['wall_seconds']:.0f} s", flush=True)

@@ -66,3 +66,41 @@ def test_changed_settings_leave_the_base_config_and_its_shared_augmentation_unto
     study_base = AugmentConfig(hflip=True)  # a base's augmentation set whole, then one of its settings changed
     changed = change_settings(MMDCConfig(), {"augment": study_base, "augment.eval_crop": 0.9})
     assert (changed.augment.eval_crop, changed.augment.hflip, study_base.eval_crop) == (0.9, True, 1.0)
+
+
+def _fashion_payload(seeds, acc, made=None):
+    runs = [{"seed": s, "acc": acc, **({"made": made} if made else {})} for s in seeds]
+    return {"machine": {"date": "2026-11-30 10:00", "commit": "aaa"}, "kmeans_seeds": list(seeds),
+            "baselines": {"kmeans": [{"seed": s, "acc": acc / 2} for s in seeds]}, "mmdc": runs}
+
+
+def test_appending_fashion_seeds_keeps_the_earlier_seeds_runs_and_k_means_and_when_they_were_made():
+    from fashion_mnist import keep_other_seeds
+
+    earlier = _fashion_payload([2, 0], 0.6)
+    new = _fashion_payload([0, 1], 0.7, made={"date": "2026-11-30 12:00", "commit": "bbb"})
+    merged = keep_other_seeds(earlier, new)
+    assert [(r["seed"], r["acc"]) for r in merged["mmdc"]] == [(2, 0.6), (0, 0.7), (1, 0.7)]  # seed 0 rerun
+    assert merged["mmdc"][0]["made"] == {"date": "2026-11-30 10:00", "commit": "aaa"}  # from its file's machine line
+    assert merged["kmeans_seeds"] == [2, 0, 1]
+    assert [(r["seed"], r["acc"]) for r in merged["baselines"]["kmeans"]] == [(2, 0.3), (0, 0.35), (1, 0.35)]
+    assert keep_other_seeds(None, new) is new  # no --append: the new runs alone
+
+
+def test_appending_to_k_means_runs_saved_without_their_seed_pairs_them_with_the_saved_seed_list():
+    from fashion_mnist import keep_other_seeds
+
+    earlier = _fashion_payload([2, 3], 0.6)
+    for run in earlier["baselines"]["kmeans"]:
+        del run["seed"]
+    earlier["baselines"]["kmeans"][1]["acc"] = 0.1
+    merged = keep_other_seeds(earlier, _fashion_payload([2], 0.7))
+    assert [(r["seed"], r["acc"]) for r in merged["baselines"]["kmeans"]] == [(3, 0.1), (2, 0.35)]
+
+
+def test_the_machine_line_names_the_processor_and_the_vector_instructions_torch_uses():
+    from common import machine
+
+    line = machine()
+    assert isinstance(line["cpu"], str)  # empty where neither /proc/cpuinfo nor platform names it
+    assert isinstance(line["cpu_capability"], str) and line["cpu_capability"]  # e.g. "AVX2", "AVX512", "DEFAULT"

@@ -84,7 +84,7 @@ def preset_line(payload: dict) -> list[str]:
 
 def render(payload: dict) -> list[str]:
     """The Markdown lines of a saved payload (``--render`` redraws them from the saved JSON)."""
-    runs = payload["mmdc"]
+    runs = sorted(payload["mmdc"], key=lambda run: run["seed"])  # --append adds seeds in any order
     kmeans = summary(payload["baselines"]["kmeans"])
     kmeans_seeds = payload.get("kmeans_seeds", [run["seed"] for run in runs])
     n_init = runs[0].get("n_init", 1)
@@ -102,7 +102,8 @@ def render(payload: dict) -> list[str]:
     met = len(runs) >= 3 and mmdc["acc"]["mean"] >= 0.70 and slowest <= 30 * 60
     lines += ["", f"MMDC mean ACC {mmdc['acc']['mean']:.3f} ± {mmdc['acc']['std']:.3f} (min {mmdc['acc']['min']:.3f}), "
               f"NMI {mmdc['nmi']['mean']:.3f}, ARI {mmdc['ari']['mean']:.3f} over {len(runs)} seeds; slowest run {slowest:.0f} s.",
-              f"Bar (issue 13: mean ACC >= 0.70 over 3 seeds, each run <= 30 min): {'MET' if met else 'NOT MET'}.", "",
+              f"Bar (issue 13: mean ACC >= 0.70 over 3 seeds, each run <= 30 min), over every saved seed ({len(runs)}): "
+              f"{'MET' if met else 'NOT MET'}.", "",
               "Per epoch of the kept training (ACC is reported, never used by the run; changed = share of images that changed cluster):"]
     lines += [f"- seed {r['seed']}: ACC {r['acc_per_epoch']}; changed {r.get('changed_per_epoch', 'not recorded')}" for r in runs]
     if any("restarts" in r for r in runs):

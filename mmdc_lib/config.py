@@ -365,9 +365,10 @@ def _fashion_mnist() -> MMDCConfig:
     25 degrees; batch 64) on a 15-epoch schedule. Chosen among five augmentation/batch variants on a
     10,000-image subset, seeds 0 and 1 (benchmarks/fashion_settle.py; ACC was looked at, so this preset is
     tuned on Fashion-MNIST's labels): the previous setting (weak augmentation with flips, batch 128) kept
-    moving and ended at ACC 0.56-0.62 on all images. On all images the seeds end far apart (0.62-0.76), and
-    keeping one of three trainings by its fit score does not close the gap (benchmarks/results/
-    fashion_mnist_n-init-3.md). A rotation-only warm-up (``warmup_epochs=5``, 20 epochs) was ahead on 4 of
+    moving and ended at ACC 0.56-0.62 on all images. On all images the seeds end far apart: 0.636-0.740 over
+    seeds 0-4 (mean 0.693) on one 2-core CPU (benchmarks/results/fashion_mnist.md), 0.622-0.758 over seeds
+    0-2 (mean 0.674) on another, the same code; keeping one of three trainings by its fit score did not close
+    the gap on that other machine (fashion_mnist_n-init-3.md). A rotation-only warm-up (``warmup_epochs=5``, 20 epochs) was ahead on 4 of
     5 seeds of the subset (0.680 against 0.628; 20 epochs against 15) but behind on all 3 seeds of the full
     set (0.606 against 0.674; fashion_settle_10000_warmup_summary.md, fashion_mnist_warmup-5.md): not taken.
     On the full set crops of a random aspect ratio (3/4 to 4/3; stretched after the rotation, as the code then

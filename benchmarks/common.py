@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def cpu_model() -> str:
-    """The processor's name as Linux reports it ("" elsewhere): runs on other CPUs follow other float kernels."""
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The processor's name as Linux reports it (else platform's, often ""): runs on other CPUs follow other float kernels."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in cpuinfo.read_text().splitlines():
             if line.startswith("model name"):
                 return line.partition(":")[2].strip()
     except OSError:

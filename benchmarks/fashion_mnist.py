@@ -86,7 +86,7 @@ def render(payload: dict) -> list[str]:
     """The Markdown lines of a saved payload (``--render`` redraws them from the saved JSON)."""
     runs = sorted(payload["mmdc"], key=lambda run: run["seed"])  # --append adds seeds in any order
     kmeans = summary(payload["baselines"]["kmeans"])
-    kmeans_seeds = payload.get("kmeans_seeds", [run["seed"] for run in runs])
+    kmeans_seeds = sorted(payload.get("kmeans_seeds", [run["seed"] for run in runs]))
     n_init = runs[0].get("n_init", 1)
     trainings = f"{n_init} trainings (restarts) a run, the lowest fit score among the balanced ones kept, no labels, as " \
         f"`MMDC(n_init={n_init})`" if n_init > 1 else "one training a run, as `python -m mmdc_lib train` runs the preset" + (
@@ -114,8 +114,11 @@ def render(payload: dict) -> list[str]:
                                                      + (" (kept)" if x["seed"] == r["kept_seed"] else "") for x in r["restarts"])
                   for r in runs if "restarts" in r]
     if any("made" in r for r in runs):
-        lines += ["", "Made (date, commit; `--append` adds runs to earlier ones): " + "; ".join(
-            f"seed {r['seed']} {r['made']['date']} at {r['made']['commit']}" for r in runs if "made" in r) + "."]
+        lines += ["", "Made (when each run ended, the commit as its call began, the CPU's vector instructions; `--append` adds "
+                  "runs to earlier ones; * = its file's machine line, not recorded with the run): " + "; ".join(
+                      f"seed {r['seed']} {r['made']['date']} at {r['made']['commit']}"
+                      + (f" ({r['made']['cpu_capability']})" if "cpu_capability" in r["made"] else "")
+                      + ("*" if r["made"].get("from_file_machine_line") else "") for r in runs if "made" in r) + "."]
     lines += ["", "Published (ACC): k-means 0.47, DEC 0.52, VaDE 0.58, N2D 0.67, DCCS 0.756. NMI: arithmetic.",
               f"Machine: {payload['machine']}"]
     return lines
@@ -124,18 +127,20 @@ def render(payload: dict) -> list[str]:
 def keep_other_seeds(earlier: dict | None, payload: dict) -> dict:
     """``--append``: the new payload with the earlier one's runs (MMDC and k-means) of the seeds it does not rerun.
 
-    Each earlier MMDC run keeps when and from which commit it was made (``made``; runs saved before it was recorded
-    take their file's machine line).
+    Each earlier MMDC run keeps its ``made`` (the machine line of the call that trained it, dated when it ended);
+    a run saved before ``made`` was recorded gets its file's machine line, marked ``from_file_machine_line``:
+    when several calls made that file, the line is the last call's, not necessarily the run's.
     """
     if earlier is None:
         return payload
     rerun = set(payload["kmeans_seeds"])
-    kept = [dict(run, made=run.get("made", {key: earlier["machine"][key] for key in ("date", "commit")}))
+    kept = [dict(run, made=run.get("made", {**earlier["machine"], "from_file_machine_line": True}))
             for run in earlier["mmdc"] if run["seed"] not in rerun]
-    old_kmeans = [run for run in earlier["baselines"]["kmeans"] if run.get("seed") is not None and run["seed"] not in rerun]
-    if len(old_kmeans) < len(earlier["baselines"]["kmeans"]):  # saved before k-means runs named their seed
-        old_kmeans = [dict(run, seed=seed) for seed, run in zip(earlier["kmeans_seeds"], earlier["baselines"]["kmeans"])
-                      if seed not in rerun]
+    old_kmeans = earlier["baselines"]["kmeans"]
+    if any(run.get("seed") is None for run in old_kmeans):  # saved before k-means runs named their seed
+        seeds = earlier.get("kmeans_seeds", [run["seed"] for run in earlier["mmdc"]])  # as render() reads them
+        old_kmeans = [dict(run, seed=seed) for seed, run in zip(seeds, old_kmeans)]
+    old_kmeans = [run for run in old_kmeans if run["seed"] not in rerun]
     return {**payload, "kmeans_seeds": [run["seed"] for run in old_kmeans] + payload["kmeans_seeds"],
             "baselines": {**payload["baselines"], "kmeans": old_kmeans + payload["baselines"]["kmeans"]},
             "mmdc": kept + payload["mmdc"]}
@@ -185,7 +190,8 @@ def main() -> None:
         args.keep_dir.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         run = fit_restarts(images, data.labels, seed, args.n_init, args.device, args.keep_dir, args.warmup_epochs, settings)
-        run["made"] = {key: machine()[key] for key in ("date", "commit")}  # --append mixes runs of several calls
+        # --append mixes runs of several calls: each keeps its call's machine line (the code as the call began)
+        run["made"] = {**payload["machine"], "date": machine()["date"]}
         payload["mmdc"].append(run)
         print(f"seed {seed}: acc {run['acc']:.3f} nmi {run['nmi']:.3f} ari {run['ari']:.3f} "
               f"wall {run['wall_seconds']:.0f} s", flush=True)

@@ -69,38 +69,67 @@ def test_changed_settings_leave_the_base_config_and_its_shared_augmentation_unto
 
 
 def _fashion_payload(seeds, acc, made=None):
-    runs = [{"seed": s, "acc": acc, **({"made": made} if made else {})} for s in seeds]
-    return {"machine": {"date": "2026-11-30 10:00", "commit": "aaa"}, "kmeans_seeds": list(seeds),
-            "baselines": {"kmeans": [{"seed": s, "acc": acc / 2} for s in seeds]}, "mmdc": runs}
+    runs = [{"seed": s, "acc": acc, "nmi": acc, "ari": acc, "device": "cpu", "wall_seconds": 60.0,
+             "acc_per_epoch": [acc], **({"made": made} if made else {})} for s in seeds]
+    return {"machine": {"date": "2026-11-30 10:00", "commit": "aaa"}, "n_images": 100, "kmeans_seeds": list(seeds),
+            "baselines": {"kmeans": [{"seed": s, "acc": acc / 2, "nmi": 0.1, "ari": 0.1} for s in seeds]}, "mmdc": runs}
 
 
 def test_appending_fashion_seeds_keeps_the_earlier_seeds_runs_and_k_means_and_when_they_were_made():
     from fashion_mnist import keep_other_seeds
 
+    recorded = {"date": "2026-11-30 09:00", "commit": "ccc", "cpu_capability": "AVX2"}
     earlier = _fashion_payload([2, 0], 0.6)
+    earlier["mmdc"][0]["made"] = recorded  # seed 2 recorded its own; seed 0 (rerun below) did not
     new = _fashion_payload([0, 1], 0.7, made={"date": "2026-11-30 12:00", "commit": "bbb"})
     merged = keep_other_seeds(earlier, new)
     assert [(r["seed"], r["acc"]) for r in merged["mmdc"]] == [(2, 0.6), (0, 0.7), (1, 0.7)]  # seed 0 rerun
-    assert merged["mmdc"][0]["made"] == {"date": "2026-11-30 10:00", "commit": "aaa"}  # from its file's machine line
+    assert merged["mmdc"][0]["made"] == recorded  # kept as recorded, not replaced by the file's line
     assert merged["kmeans_seeds"] == [2, 0, 1]
     assert [(r["seed"], r["acc"]) for r in merged["baselines"]["kmeans"]] == [(2, 0.3), (0, 0.35), (1, 0.35)]
     assert keep_other_seeds(None, new) is new  # no --append: the new runs alone
 
 
-def test_appending_to_k_means_runs_saved_without_their_seed_pairs_them_with_the_saved_seed_list():
+def test_an_appended_run_saved_without_its_own_record_takes_the_file_machine_line_marked_as_such():
+    from fashion_mnist import keep_other_seeds
+
+    merged = keep_other_seeds(_fashion_payload([5], 0.6), _fashion_payload([1], 0.7))  # no seed in common
+    assert [r["seed"] for r in merged["mmdc"]] == [5, 1] and merged["kmeans_seeds"] == [5, 1]
+    assert merged["mmdc"][0]["made"] == {"date": "2026-11-30 10:00", "commit": "aaa", "from_file_machine_line": True}
+
+
+@pytest.mark.parametrize("with_seed_list", [True, False])
+def test_appending_to_k_means_runs_saved_without_their_seed_pairs_them_with_the_saved_seeds(with_seed_list):
     from fashion_mnist import keep_other_seeds
 
     earlier = _fashion_payload([2, 3], 0.6)
     for run in earlier["baselines"]["kmeans"]:
         del run["seed"]
     earlier["baselines"]["kmeans"][1]["acc"] = 0.1
+    if not with_seed_list:  # files older still (fashion_mnist_n-init-3.json): the MMDC runs' seeds, as render() reads them
+        del earlier["kmeans_seeds"]
     merged = keep_other_seeds(earlier, _fashion_payload([2], 0.7))
     assert [(r["seed"], r["acc"]) for r in merged["baselines"]["kmeans"]] == [(3, 0.1), (2, 0.35)]
 
 
-def test_the_machine_line_names_the_processor_and_the_vector_instructions_torch_uses():
-    from common import machine
+def test_the_fashion_table_lists_runs_in_seed_order_and_marks_runs_dated_by_their_file():
+    from fashion_mnist import keep_other_seeds, render
 
-    line = machine()
-    assert isinstance(line["cpu"], str)  # empty where neither /proc/cpuinfo nor platform names it
-    assert isinstance(line["cpu_capability"], str) and line["cpu_capability"]  # e.g. "AVX2", "AVX512", "DEFAULT"
+    new = _fashion_payload([1], 0.7, made={"date": "2026-11-30 12:00", "commit": "bbb", "cpu_capability": "AVX512"})
+    lines = render(keep_other_seeds(_fashion_payload([4, 0, 2], 0.6), new))
+    rows = [line for line in lines if line.startswith("| MMDC")]
+    assert [row.split(" | ")[1] for row in rows] == ["0", "1", "2", "4"]
+    assert "seeds [0, 1, 2, 4]" in next(line for line in lines if line.startswith("| k-means"))
+    made = next(line for line in lines if line.startswith("Made"))
+    assert "seed 0 2026-11-30 10:00 at aaa*;" in made and "seed 1 2026-11-30 12:00 at bbb (AVX512);" in made
+    assert "over every saved seed (4): NOT MET" in next(line for line in lines if line.startswith("Bar"))
+
+
+def test_the_cpu_model_is_read_from_cpuinfo(tmp_path):
+    from common import cpu_model, machine
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Example CPU @ 2.0GHz\n")
+    assert cpu_model(cpuinfo) == "Example CPU @ 2.0GHz"
+    assert isinstance(cpu_model(tmp_path / "missing"), str)  # no cpuinfo: platform's name, maybe ""
+    assert {"cpu", "cpu_capability"} <= machine().keys()

@@ -11,8 +11,12 @@ kept one's ACC (labels only to score; no rule sees them):
   good partitions resemble each other, poor optima tend to be poor in different ways.
 
 The pairwise agreement, fit scores, cluster sizes and ACCs are saved, so every rule can be recomputed.
+``--from-dir DIR``: instead of training, the same rules on the trainings ``fashion_mnist.py --keep-dir DIR`` saved on
+all 70,000 images (each seed's restarts; a training of seed S is a restart like any other), saved as
+``restart_rules_fashion-70000.*``; their seconds are not in DIR and show as "-".
 Usage: python benchmarks/restart_rules.py [--subset 10000] [--restarts 9] [--first-seed 20] [--n-init 3]
-       python benchmarks/restart_rules.py --summarise  (redraw the tables from the saved JSON; nothing is trained)
+       python benchmarks/restart_rules.py --from-dir DIR [--n-init 3]
+       python benchmarks/restart_rules.py --summarise [--subset 70000]  (redraw the tables from the saved JSON; nothing is trained)
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from mmdc_lib.cli import subset_indices
 from mmdc_lib.config import preset
 from mmdc_lib.data import load_dataset
 from mmdc_lib.estimator import images_to_uint8_nchw, is_balanced, kept_restart
+from mmdc_lib.metrics import evaluate_clustering
 
 
 def consensus_restart(agreement) -> int:
@@ -80,8 +85,27 @@ def summarise(payload: dict) -> list[str]:
     for i, run in enumerate(runs):
         others = np.delete(agreement[i], i).mean()
         lines.append(f"| {run['seed']} | {run['fit']:.4f} | {others:.3f} | {run['acc']:.3f} | {run['nmi']:.3f} "
-                     f"| {run['sizes']} | {run['seconds']:.0f} |")
+                     f"| {run['sizes']} | {'-' if run['seconds'] is None else format(run['seconds'], '.0f')} |")
     return lines + ["", f"Machine: {payload['machine']}"]
+
+
+def from_saved_trainings(keep_dir: Path, n_init: int) -> int:
+    """The rules on every training ``fashion_mnist.py --keep-dir`` saved in ``keep_dir`` (all 70,000 images)."""
+    data = load_dataset("fashion-mnist", Path("/usr/share/datasets/fashion-mnist"), download=False)
+    runs, partitions = [], []
+    for path in sorted(keep_dir.glob("seed*_restart*.npz"), key=lambda p: int(p.stem.partition("_restart")[2])):
+        saved = np.load(path)
+        labels = saved["labels"]
+        scores = evaluate_clustering(data.labels, labels)
+        runs.append({"seed": int(path.stem.partition("_restart")[2]), "fit": float(saved["fit"]), "acc": scores.acc,
+                     "nmi": scores.nmi, "sizes": np.bincount(labels, minlength=10).tolist(), "seconds": None})
+        partitions.append(labels)
+    if len(runs) < n_init:
+        raise SystemExit(f"{keep_dir}: {len(runs)} saved trainings, fewer than --n-init {n_init}")
+    payload = {"machine": machine(), "subset": len(data.images), "n_init": n_init, "runs": runs,
+               "agreement": agreement_matrix(partitions).round(4).tolist(), "from_dir": str(keep_dir)}
+    save(f"restart_rules_fashion-{len(data.images)}", payload, summarise(payload))
+    return 0
 
 
 def main() -> int:
@@ -91,7 +115,11 @@ def main() -> int:
     parser.add_argument("--first-seed", type=int, default=20)
     parser.add_argument("--n-init", type=int, default=3)
     parser.add_argument("--summarise", action="store_true", help="redraw the tables from the saved JSON")
+    parser.add_argument("--from-dir", type=Path, default=None,
+                        help="score the trainings fashion_mnist.py --keep-dir saved here (all images) instead of training")
     args = parser.parse_args()
+    if args.from_dir is not None:
+        return from_saved_trainings(args.from_dir, args.n_init)
     if args.summarise:
         payload = json.loads((RESULTS / f"restart_rules_fashion-{args.subset}.json").read_text())
         save(f"restart_rules_fashion-{args.subset}", payload, summarise(payload))

@@ -7,6 +7,7 @@ import copy
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -78,6 +79,21 @@ def change_settings(config, settings: dict):
             raise SystemExit(f"{key}=...: the preset has no setting {key!r}")
         setattr(owner, name, copy.deepcopy(value))
     return config
+
+
+def read_kept_trainings(keep_dir: Path) -> dict[int, list[dict]]:
+    """The trainings ``fashion_mnist.py --keep-dir`` saved (``seed{S}_restart{R}.npz``), by seed S: each a dict of
+    ``restart`` (R), ``labels`` (N,), ``embeddings`` (N, d) and ``fit``, in file-name order. SystemExit naming the
+    folder when it holds none."""
+    by_seed: dict[int, list[dict]] = {}
+    for path in sorted(keep_dir.glob("seed*_restart*.npz")):
+        seed, restart = map(int, re.match(r"seed(\d+)_restart(\d+)", path.stem).groups())
+        saved = np.load(path)
+        by_seed.setdefault(seed, []).append({"restart": restart, "labels": saved["labels"],
+                                             "embeddings": saved["embeddings"], "fit": float(saved["fit"])})
+    if not by_seed:
+        raise SystemExit(f"no seed*_restart*.npz files in {keep_dir}: run fashion_mnist.py --keep-dir {keep_dir}")
+    return by_seed
 
 
 def embedding_ensemble(embeddings: list[np.ndarray], n_clusters: int, seed: int) -> np.ndarray:

@@ -17,12 +17,11 @@ Usage: python benchmarks/restart_ensembles.py DIR [--class-splits] [--data-dir /
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 from pathlib import Path
 
 import numpy as np
-from common import embedding_ensemble, machine, save
+from common import embedding_ensemble, machine, read_kept_trainings, save
 from restart_rules import agreement_matrix, consensus_restart
 from sklearn.cluster import KMeans
 
@@ -74,14 +73,7 @@ def main() -> int:
     args = parser.parse_args()
     data = load_dataset("fashion-mnist", args.data_dir, download=False)
     k = len(data.class_names)
-    by_seed: dict[int, list[dict]] = {}
-    for path in sorted(args.keep_dir.glob("seed*_restart*.npz")):
-        seed, restart = map(int, re.match(r"seed(\d+)_restart(\d+)", path.stem).groups())
-        saved = np.load(path)
-        by_seed.setdefault(seed, []).append({"restart": restart, "labels": saved["labels"],
-                                             "embeddings": saved["embeddings"], "fit": float(saved["fit"])})
-    if not by_seed:
-        raise SystemExit(f"no seed*_restart*.npz files in {args.keep_dir}: run fashion_mnist.py --keep-dir {args.keep_dir}")
+    by_seed = read_kept_trainings(args.keep_dir)
     if args.class_splits:
         return class_splits(by_seed, data.labels, data.class_names, args.keep_dir)
     rows = {}

@@ -27,7 +27,7 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, machine, save, train_scored
+from common import RESULTS, machine, read_kept_trainings, save, train_scored
 from sklearn.metrics import adjusted_rand_score
 
 from mmdc_lib.cli import subset_indices
@@ -92,13 +92,13 @@ def summarise(payload: dict) -> list[str]:
 def from_saved_trainings(keep_dir: Path, n_init: int) -> int:
     """The rules on every training ``fashion_mnist.py --keep-dir`` saved in ``keep_dir`` (all 70,000 images)."""
     data = load_dataset("fashion-mnist", Path("/usr/share/datasets/fashion-mnist"), download=False)
+    trainings = sorted((t for kept in read_kept_trainings(keep_dir).values() for t in kept), key=lambda t: t["restart"])
     runs, partitions = [], []
-    for path in sorted(keep_dir.glob("seed*_restart*.npz"), key=lambda p: int(p.stem.partition("_restart")[2])):
-        saved = np.load(path)
-        labels = saved["labels"]
+    for training in trainings:
+        labels = training["labels"]
         scores = evaluate_clustering(data.labels, labels)
-        runs.append({"seed": int(path.stem.partition("_restart")[2]), "fit": float(saved["fit"]), "acc": scores.acc,
-                     "nmi": scores.nmi, "sizes": np.bincount(labels, minlength=10).tolist(), "seconds": None})
+        runs.append({"seed": training["restart"], "fit": training["fit"], "acc": scores.acc, "nmi": scores.nmi,
+                     "sizes": np.bincount(labels, minlength=10).tolist(), "seconds": None})
         partitions.append(labels)
     if len(runs) < n_init:
         raise SystemExit(f"{keep_dir}: {len(runs)} saved trainings, fewer than --n-init {n_init}")

@@ -133,3 +133,17 @@ def test_the_cpu_model_is_read_from_cpuinfo(tmp_path):
     assert cpu_model(cpuinfo) == "Example CPU @ 2.0GHz"
     assert isinstance(cpu_model(tmp_path / "missing"), str)  # no cpuinfo: platform's name, maybe ""
     assert {"cpu", "cpu_capability"} <= machine().keys()
+
+
+def test_kept_trainings_are_read_by_seed_and_an_empty_folder_is_named(tmp_path):
+    from common import read_kept_trainings
+
+    for seed, restart, fit in [(1, 1, 0.2), (0, 0, 0.1), (0, 3141116543, 0.3)]:  # as fashion_mnist.py --keep-dir names them
+        np.savez(tmp_path / f"seed{seed}_restart{restart}.npz", labels=np.array([0, 1, seed]),
+                 embeddings=np.zeros((3, 2)), means=np.eye(2), fit=fit)
+    by_seed = read_kept_trainings(tmp_path)
+    assert sorted(by_seed) == [0, 1]
+    assert [(t["restart"], t["fit"]) for t in by_seed[0]] == [(0, 0.1), (3141116543, 0.3)]
+    assert by_seed[1][0]["labels"].tolist() == [0, 1, 1] and by_seed[1][0]["embeddings"].shape == (3, 2)
+    with pytest.raises(SystemExit, match="no seed\\*_restart\\*.npz files in .*empty: run fashion_mnist.py --keep-dir"):
+        read_kept_trainings(tmp_path / "empty")

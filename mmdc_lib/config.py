@@ -369,8 +369,10 @@ def _fashion_mnist() -> MMDCConfig:
     seeds 0-4 (mean 0.693) on a 2-core Xeon with AVX-512 on 2026-11-30 (benchmarks/results/fashion_mnist.md),
     0.622-0.758 over seeds 0-2 (mean 0.674) on the 2-core machine of 2026-11-29, with the same settings (the
     README says how the code was ruled out); keeping one of three trainings by its fit score did not close the
-    gap on that earlier machine (fashion_mnist_n-init-3.md). The figures below that compare with the preset's
-    seeds pair them with the 2026-11-29 table unless they say otherwise. A rotation-only warm-up (``warmup_epochs=5``, 20 epochs) was ahead on 4 of
+    gap on that earlier machine (fashion_mnist_n-init-3.md). Keeping one of three after 4 epochs by its fit
+    score and finishing only that one would not help on the Xeon: the early fit does not foretell the final ACC
+    (restart_screening_fashion-70000.md). The figures below that compare with the preset's seeds pair them
+    with the 2026-11-29 table unless they say otherwise. A rotation-only warm-up (``warmup_epochs=5``, 20 epochs) was ahead on 4 of
     5 seeds of the subset (0.680 against 0.628; 20 epochs against 15) but behind on all 3 seeds of the full
     set (0.606 against 0.674; fashion_settle_10000_warmup_summary.md, fashion_mnist_warmup-5.md): not taken.
     On the full set crops of a random aspect ratio (3/4 to 4/3; stretched after the rotation, as the code then

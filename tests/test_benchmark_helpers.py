@@ -147,3 +147,25 @@ def test_kept_trainings_are_read_by_seed_and_an_empty_folder_is_named(tmp_path):
     assert by_seed[1][0]["labels"].tolist() == [0, 1, 1] and by_seed[1][0]["embeddings"].shape == (3, 2)
     with pytest.raises(SystemExit, match="no seed\\*_restart\\*.npz files in .*empty: run fashion_mnist.py --keep-dir"):
         read_kept_trainings(tmp_path / "empty")
+
+
+def test_screening_keeps_the_training_with_the_lowest_fit_after_the_judged_epoch_and_scores_its_final_acc():
+    from restart_screening import finished_trainings, screened_choices
+
+    balanced, collapsed = [5, 5], [9, 1]
+
+    def training(fits, final_acc, final_fit, sizes=balanced):
+        return {"early": [{"fit": fit, "cluster_sizes": sizes} for fit in fits], "final_acc": final_acc,
+                "final_fit": final_fit, "final_sizes": balanced}
+
+    # after epoch 1 the first fits best, after epoch 2 the second; at the end the third; the collapsed one never counts
+    trainings = [training([0.1, 0.5], 0.6, 0.3), training([0.2, 0.1], 0.7, 0.2), training([0.3, 0.4], 0.8, 0.1),
+                 training([0.0, 0.0], 0.9, 0.9, sizes=collapsed)]
+    first_three = screened_choices(trainings[:3], 1, 3)
+    assert first_three == {"choices": 1, "kept_mean": 0.6, "kept_worst": 0.6, "one_mean": pytest.approx(0.7), "best_mean": 0.8}
+    assert screened_choices(trainings[:3], 2, 3)["kept_mean"] == 0.7
+    assert screened_choices(trainings[:3], None, 3)["kept_mean"] == 0.8  # judged at the end
+    assert screened_choices(trainings, 1, 2)["choices"] == 6
+    assert screened_choices([trainings[0], trainings[3]], 1, 2)["kept_mean"] == 0.6  # the collapsed one is passed over
+    runs = [{"seed": 0, "kept_seed": 0, "n_init": 1}, {"seed": 1, "kept_seed": 7, "n_init": 3}, {"seed": 2, "kept_seed": 2}]
+    assert sorted(finished_trainings({"mmdc": runs})) == [0, 2]  # one-training runs only

@@ -69,6 +69,8 @@ SETTINGS = (
             "README --color_jitter; transforms.py ColorJitter(0.4, 0.4, 0.4, 0.125)"),
     Setting("random grayscale p", lambda c: c.augment.grayscale_p, _each(0.0, 0.2), "transforms.py RandomGrayscale(p=0.2)"),
     Setting("random rotation (degrees)", lambda c: c.augment.rotation_degrees, _each(25.0, 0.0), "README --rot_degree"),
+    Setting("cutout (side of the blanked square)", lambda c: c.augment.cutout, _each(0.0, 0.0),
+            "transforms.py: no cutout or random erasing"),
 )
 
 # Structure that the tests pin (tests/test_models.py, tests/test_augment.py).

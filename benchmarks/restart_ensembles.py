@@ -11,8 +11,9 @@ For each seed's restarts (labels and embeddings of every restart, as the benchma
 
 No rule sees a label; ACC, NMI and ARI use them only to score. Nothing here is trained: the restarts are read.
 ``--class-splits``: instead, for every restart, each class's two largest clusters (how the weaker partitions
-split a class), saved as ``restart_class_splits_fashion-mnist.*``.
-Usage: python benchmarks/restart_ensembles.py DIR [--class-splits] [--data-dir /usr/share/datasets/fashion-mnist]
+split a class), saved as ``restart_class_splits_fashion-mnist.*``. ``--tag TAG`` adds ``_TAG`` to the results' names
+(other trainings than the committed files').
+Usage: python benchmarks/restart_ensembles.py DIR [--class-splits] [--tag TAG] [--data-dir /usr/share/datasets/fashion-mnist]
 """
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def choices(restarts: list[dict], k: int, seed: int) -> dict[str, np.ndarray]:
     }
 
 
-def class_splits(by_seed: dict[int, list[dict]], labels: np.ndarray, class_names: list[str], keep_dir: Path) -> int:
+def class_splits(by_seed: dict[int, list[dict]], labels: np.ndarray, class_names: list[str], keep_dir: Path,
+                 suffix: str = "") -> int:
     """Each restart's ACC and, per class, its images in the class's largest and second-largest cluster."""
     k = len(class_names)
     lines = ["# How each restart splits each class: Fashion-MNIST, images of the class in its largest / second-largest "
@@ -61,7 +63,7 @@ def class_splits(by_seed: dict[int, list[dict]], labels: np.ndarray, class_names
             payload["restarts"].append({"seed": seed, "restart": restart["restart"], "acc": acc, "largest_two": counts})
             lines.append(f"| seed {seed}, {restart['restart']} | {acc:.3f} | " + " | ".join(f"{a} / {b}" for a, b in counts) + " |")
     lines += ["", f"Machine: {machine()}"]
-    save("restart_class_splits_fashion-mnist", payload, lines)
+    save("restart_class_splits_fashion-mnist" + suffix, payload, lines)
     return 0
 
 
@@ -70,12 +72,14 @@ def main() -> int:
     parser.add_argument("keep_dir", type=Path)
     parser.add_argument("--class-splits", action="store_true", help="only tabulate how each restart splits each class")
     parser.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--tag", default=None, help="save as NAME_TAG (trainings other than the committed files')")
     args = parser.parse_args()
+    suffix = f"_{args.tag}" if args.tag else ""
     data = load_dataset("fashion-mnist", args.data_dir, download=False)
     k = len(data.class_names)
     by_seed = read_kept_trainings(args.keep_dir)
     if args.class_splits:
-        return class_splits(by_seed, data.labels, data.class_names, args.keep_dir)
+        return class_splits(by_seed, data.labels, data.class_names, args.keep_dir, suffix)
     rows = {}
     for seed, restarts in sorted(by_seed.items()):
         order = restart_seeds(seed, len(restarts))  # the order the run trained them in, the seed's own first
@@ -101,7 +105,7 @@ def main() -> int:
     for table in rows.values():
         for scores in table.values():
             scores.pop("confusion", None)
-    save("restart_ensembles_fashion-mnist", {"machine": machine(), "keep_dir": str(args.keep_dir),
+    save("restart_ensembles_fashion-mnist" + suffix, {"machine": machine(), "keep_dir": str(args.keep_dir),
                                              "rows": {str(s): r for s, r in rows.items()}}, lines)
     return 0
 

@@ -11,8 +11,9 @@ for each seed, on all 70,000 images, and reads each seed's finished training (sa
 run is fixed by its seed, but other machines round otherwise), then, for each epoch e <= E and every choice of
 ``--n-init`` of the seeds' trainings, which one the estimator's rule (``kept_restart``: the lowest fit among the
 balanced) would keep with epoch e's fit scores and cluster sizes, and that one's final ACC. Labels only score.
-Usage: python benchmarks/restart_screening.py [--seeds 0 1 2 3 4] [--epochs 3] [--n-init 3]
-       python benchmarks/restart_screening.py --render   (redraw the .md from the saved .json)
+Saved as ``restart_screening_fashion-70000_epochs-E.*``; trainings that do not reproduce are shown and left out of the
+choices. Usage: python benchmarks/restart_screening.py [--seeds 0 1 2 3 4] [--epochs 4] [--n-init 3]
+       python benchmarks/restart_screening.py --epochs E --render   (redraw the .md from the saved .json)
 """
 from __future__ import annotations
 
@@ -29,16 +30,22 @@ from mmdc_lib.data import load_dataset
 from mmdc_lib.estimator import images_to_uint8_nchw, kept_restart
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
-NAME = "restart_screening_fashion-70000"
+NAME = "restart_screening_fashion-70000_epochs-{epochs}"
 
 
 def finished_trainings(full: dict) -> dict[int, dict]:
-    """Each seed's finished one-training run in a ``fashion_mnist.json`` payload: seed -> its run."""
-    return {run["seed"]: run for run in full["mmdc"] if run.get("n_init", 1) == 1 and run["kept_seed"] == run["seed"]}
+    """Each seed's finished one-training run in a ``fashion_mnist.json`` payload: seed -> its run.
+
+    ValueError when a seed has two such runs (which one pairs would be a guess)."""
+    runs = [run for run in full["mmdc"] if run.get("n_init", 1) == 1 and run["kept_seed"] == run["seed"]]
+    seeds = [run["seed"] for run in runs]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"the finished trainings hold a seed twice: {sorted(seeds)}")
+    return {run["seed"]: run for run in runs}
 
 
 def judged(training: dict, epoch: int | None) -> dict:
-    """A training's fit and cluster sizes after ``epoch`` epochs (None: at the end, 15)."""
+    """A training's fit and cluster sizes after ``epoch`` epochs (None: at the end of its finished training)."""
     return training["early"][epoch - 1] if epoch is not None else {"fit": training["final_fit"],
                                                                     "cluster_sizes": training["final_sizes"]}
 
@@ -68,7 +75,7 @@ def render(payload: dict) -> list[str]:
     lines = [f"# Choosing a restart early: the fit score after 1-{epochs} epochs against the final ACC, Fashion-MNIST "
              f"(70,000 images)", "",
              f"The `fashion-mnist` preset's first {epochs} epochs for seeds {[t['seed'] for t in trainings]}; each seed's "
-             f"finished training (15 epochs) read from `{payload['full_file']}` (its run of the same seed). Fit: the mean "
+             f"finished training ({payload.get('full_epochs', 15)} epochs) read from `{payload['full_file']}` (its run of the same seed). Fit: the mean "
              "squared distance of the clean embeddings to their targets (no labels). Labels only score.", "",
              "| seed | " + " | ".join(f"fit after {e}" for e in range(1, epochs + 1)) + " | "
              + " | ".join(f"ACC after {e}" for e in range(1, epochs + 1)) + " | final fit | final ACC | reproduced |",
@@ -77,14 +84,15 @@ def render(payload: dict) -> list[str]:
         lines.append(f"| {t['seed']} | " + " | ".join(f"{entry['fit']:.4f}" for entry in t["early"]) + " | "
                      + " | ".join(f"{entry['acc']:.3f}" for entry in t["early"])
                      + f" | {t['final_fit']:.4f} | {t['final_acc']:.3f} | {'yes' if t['reproduced'] else 'NO'} |")
+    paired = [t for t in trainings if t["reproduced"]]
     lines += ["", "reproduced: the first epochs' ACC equal the finished training's (to 4 places); where not, the machine "
-              "rounds otherwise and the rows do not pair.", "",
-              f"Every choice of {n_init} of the {len(trainings)} trainings; the final ACC of the one the estimator's rule "
+              "rounds otherwise, the rows do not pair and the choices below leave them out.", "",
+              f"Every choice of {n_init} of the {len(paired)} reproduced trainings; the final ACC of the one the estimator's rule "
               "(lowest fit among the balanced, `kept_restart`) keeps, judged after e epochs:", "",
               "| judged after | Spearman (fit, final ACC) | kept: mean ACC | kept: worst | one training | best (labels) |",
               "|---|---|---|---|---|---|"]
     for row in payload["by_epoch"]:
-        lines.append(f"| {row['epoch'] or '15 (the end)'} | {row['spearman']:+.2f} | {row['kept_mean']:.3f} | {row['kept_worst']:.3f} | "
+        lines.append(f"| {row['epoch'] or str(payload.get('full_epochs', 15)) + ' (the end)'} | {row['spearman']:+.2f} | {row['kept_mean']:.3f} | {row['kept_worst']:.3f} | "
                      f"{row['one_mean']:.3f} | {row['best_mean']:.3f} |")
     lines += ["", "Spearman: rank correlation over the trainings; negative means a lower fit goes with a higher ACC.",
               "Seconds a screened training took: " + ", ".join(f"{t['seconds']:.0f}" for t in trainings) + ".",
@@ -95,25 +103,27 @@ def render(payload: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--n-init", type=int, default=3)
     parser.add_argument("--data-dir", default=DEBIAN_DIR)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--render", action="store_true")
     args = parser.parse_args()
+    name = NAME.format(epochs=args.epochs)
     if args.render:
-        payload = json.loads((RESULTS / f"{NAME}.json").read_text())
-        save(NAME, payload, render(payload))
+        payload = json.loads((RESULTS / f"{name}.json").read_text())
+        save(name, payload, render(payload))
         return
     full_file = "fashion_mnist.json"
     finished = finished_trainings(json.loads((RESULTS / full_file).read_text()))
     missing = [seed for seed in args.seeds if seed not in finished]
-    if missing or not 1 <= args.epochs < 15 or not 2 <= args.n_init <= len(args.seeds):
-        raise SystemExit(f"need finished trainings of every seed in {full_file} (missing {missing}), 1 <= --epochs < 15 "
+    if missing or not 1 <= args.epochs < preset("fashion-mnist").epochs or not 2 <= args.n_init <= len(args.seeds):
+        raise SystemExit(f"need finished trainings of every seed in {full_file} (missing {missing}), 1 <= --epochs < the preset's epochs "
                          "and 2 <= --n-init <= the number of seeds")
     data = load_dataset("fashion-mnist", args.data_dir, download=False)
     images, _ = images_to_uint8_nchw(data.images)
     trainings = []
+    full_epochs = preset("fashion-mnist").epochs
     for seed in args.seeds:
         config = preset("fashion-mnist")
         config.seed, config.epochs = seed, args.epochs  # the preset's first epochs: its lr cut (12) is later
@@ -126,14 +136,18 @@ def main() -> None:
                           "seconds": record["seconds"]})
         print(f"seed {seed}: fits {[round(e['fit'], 4) for e in early]} acc {[round(e['acc'], 4) for e in early]} "
               f"final acc {run['acc']:.3f} ({record['seconds']:.0f} s)", flush=True)
+    paired = [t for t in trainings if t["reproduced"]]  # others took another path on this machine: they do not pair
+    if len(paired) < args.n_init:
+        raise SystemExit(f"only {len(paired)} of the trainings reproduced their finished ones' first epochs here: "
+                         "run fashion_mnist.py for these seeds on this machine first")
     by_epoch = []
     for epoch in [*range(1, args.epochs + 1), None]:
-        fits = [judged(t, epoch)["fit"] for t in trainings]
-        by_epoch.append({"epoch": epoch, "spearman": float(spearmanr(fits, [t["final_acc"] for t in trainings])[0]),
-                         **screened_choices(trainings, epoch, args.n_init)})
-    payload = {"machine": machine(), "full_file": full_file, "epochs": args.epochs, "n_init": args.n_init,
-               "trainings": trainings, "by_epoch": by_epoch}
-    save(NAME, payload, render(payload))
+        fits = [judged(t, epoch)["fit"] for t in paired]
+        by_epoch.append({"epoch": epoch, "spearman": float(spearmanr(fits, [t["final_acc"] for t in paired])[0]),
+                         **screened_choices(paired, epoch, args.n_init)})
+    payload = {"machine": machine(), "full_file": full_file, "epochs": args.epochs, "full_epochs": full_epochs,
+               "n_init": args.n_init, "trainings": trainings, "by_epoch": by_epoch}
+    save(NAME.format(epochs=args.epochs), payload, render(payload))
 
 
 if __name__ == "__main__":

@@ -370,11 +370,12 @@ def _fashion_mnist() -> MMDCConfig:
     0.622-0.758 over seeds 0-2 (mean 0.674) on the 2-core machine of 2026-11-29, with the same settings (the
     README says how the code was ruled out); keeping one of three trainings by its fit score did not close the
     gap on that earlier machine (fashion_mnist_n-init-3.md). Keeping one of three after 4 epochs by its fit
-    score and finishing only that one would not help on the Xeon: the early fit does not foretell the final ACC
-    (restart_screening_fashion-70000.md). Three 8-epoch trainings a run (17-19 min on the Xeon) average 0.676
+    score and finishing only that one gained 0.005 on the Xeon (0.698 against 0.693): the early fit does not
+    foretell the final ACC (restart_screening_fashion-70000_epochs-4.md). Three 8-epoch trainings a run (17-19 min on the Xeon) average 0.676
     each over seeds 0-4 and the fit rule keeps 0.679; k-means on their three embeddings side by side reaches
     0.714, min 0.698 (fashion_mnist_n-init-3_epochs-8_lr_milestones-6.md,
-    restart_ensembles_fashion-mnist_epochs-8.md): the lead for the next step. The figures below that compare with the preset's seeds pair them
+    restart_ensembles_fashion-mnist_epochs-8.md): the lead for the next step, not counted for the bar until the
+    library and the benchmark run it. The figures below that compare with the preset's seeds pair them
     with the 2026-11-29 table unless they say otherwise. A rotation-only warm-up (``warmup_epochs=5``, 20 epochs) was ahead on 4 of
     5 seeds of the subset (0.680 against 0.628; 20 epochs against 15) but behind on all 3 seeds of the full
     set (0.606 against 0.674; fashion_settle_10000_warmup_summary.md, fashion_mnist_warmup-5.md): not taken.

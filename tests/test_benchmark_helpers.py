@@ -169,3 +169,11 @@ def test_screening_keeps_the_training_with_the_lowest_fit_after_the_judged_epoch
     assert screened_choices([trainings[0], trainings[3]], 1, 2)["kept_mean"] == 0.6  # the collapsed one is passed over
     runs = [{"seed": 0, "kept_seed": 0, "n_init": 1}, {"seed": 1, "kept_seed": 7, "n_init": 3}, {"seed": 2, "kept_seed": 2}]
     assert sorted(finished_trainings({"mmdc": runs})) == [0, 2]  # one-training runs only
+
+
+def test_screening_refuses_finished_trainings_that_hold_a_seed_twice():
+    from restart_screening import finished_trainings
+
+    runs = [{"seed": 3, "kept_seed": 3, "n_init": 1}, {"seed": 3, "kept_seed": 3, "n_init": 1}]
+    with pytest.raises(ValueError, match=r"the finished trainings hold a seed twice: \[3, 3\]"):
+        finished_trainings({"mmdc": runs})

@@ -23,13 +23,13 @@ import json
 import statistics
 
 from common import RESULTS, machine, save, train_scored
+from fashion_mnist import DEBIAN_DIR
 from scipy.stats import spearmanr
 
 from mmdc_lib.config import preset
 from mmdc_lib.data import load_dataset
 from mmdc_lib.estimator import images_to_uint8_nchw, kept_restart
 
-DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 NAME = "restart_screening_fashion-70000_epochs-{epochs}"
 
 
@@ -117,13 +117,13 @@ def main() -> None:
     full_file = "fashion_mnist.json"
     finished = finished_trainings(json.loads((RESULTS / full_file).read_text()))
     missing = [seed for seed in args.seeds if seed not in finished]
-    if missing or not 1 <= args.epochs < preset("fashion-mnist").epochs or not 2 <= args.n_init <= len(args.seeds):
+    full_epochs = preset("fashion-mnist").epochs
+    if missing or not 1 <= args.epochs < full_epochs or not 2 <= args.n_init <= len(args.seeds):
         raise SystemExit(f"need finished trainings of every seed in {full_file} (missing {missing}), 1 <= --epochs < the preset's epochs "
                          "and 2 <= --n-init <= the number of seeds")
     data = load_dataset("fashion-mnist", args.data_dir, download=False)
     images, _ = images_to_uint8_nchw(data.images)
     trainings = []
-    full_epochs = preset("fashion-mnist").epochs
     for seed in args.seeds:
         config = preset("fashion-mnist")
         config.seed, config.epochs = seed, args.epochs  # the preset's first epochs: its lr cut (12) is later
@@ -147,7 +147,7 @@ def main() -> None:
                          **screened_choices(paired, epoch, args.n_init)})
     payload = {"machine": machine(), "full_file": full_file, "epochs": args.epochs, "full_epochs": full_epochs,
                "n_init": args.n_init, "trainings": trainings, "by_epoch": by_epoch}
-    save(NAME.format(epochs=args.epochs), payload, render(payload))
+    save(name, payload, render(payload))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from sklearn.cluster import AgglomerativeClustering, KMeans
 
-from mmdc_lib.estimator import is_balanced
+from mmdc_lib.estimator import ensemble_of_embeddings, is_balanced
 from mmdc_lib.metrics import evaluate_clustering
 from mmdc_lib.runs import provenance
 from mmdc_lib.train import Trainer, TrainResult
@@ -97,8 +97,9 @@ def read_kept_trainings(keep_dir: Path) -> dict[int, list[dict]]:
 
 
 def embedding_ensemble(embeddings: list[np.ndarray], n_clusters: int, seed: int) -> np.ndarray:
-    """k-means (10 starts) on several trainings' embeddings side by side: (N, d) each -> labels (N,)."""
-    return KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(np.concatenate(embeddings, axis=1))
+    """k-means (10 starts) on several trainings' embeddings side by side, as ``MMDC(combine="ensemble")``:
+    (N, d) each -> labels (N,)."""
+    return ensemble_of_embeddings(embeddings, n_clusters, seed).labels_
 
 
 def run_training(args: list[str], out: Path) -> dict:

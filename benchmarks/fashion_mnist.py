@@ -13,7 +13,10 @@ out here with the library's ``Trainer`` so that every restart's ACC can be repor
 it (results ``fashion_mnist.*``); ``--n-init N`` saves ``fashion_mnist_n-init-N.*``. ``--warmup-epochs W`` (a study)
 puts W epochs of the rotation task alone before the preset's schedule (``with_warmup``; ``fashion_mnist_warmup-W.*``).
 ``--set KEY=VALUE`` (a study) changes one preset setting (``fashion_mnist_KEY-VALUE.*``).
-Usage: python benchmarks/fashion_mnist.py [--seeds 0 1 2] [--n-init 1] [--warmup-epochs W] [--set KEY=VALUE] [--keep-dir DIR] [--render] [--data-dir /usr/share/datasets/fashion-mnist]
+``--combine ensemble`` scores k-means on the N restarts' embeddings side by side instead of the kept restart, as
+``MMDC(n_init=N, combine="ensemble")`` does (``ensemble_of_embeddings``; ``fashion_mnist_..._combine-ensemble.*``);
+the fit rule's restart is reported beside it.
+Usage: python benchmarks/fashion_mnist.py [--seeds 0 1 2] [--n-init 1] [--combine best|ensemble] [--warmup-epochs W] [--set KEY=VALUE] [--keep-dir DIR] [--render] [--data-dir /usr/share/datasets/fashion-mnist]
 (``--keep-dir``: every restart's labels and embeddings, for ``restart_ensembles.py``.)
 """
 from __future__ import annotations
@@ -29,7 +32,8 @@ from common import RESULTS, change_settings, machine, parse_setting, pixel_basel
 
 from mmdc_lib.config import preset, with_warmup
 from mmdc_lib.data import load_dataset
-from mmdc_lib.estimator import images_to_uint8_nchw, kept_restart, restart_seeds
+from mmdc_lib.estimator import COMBINE_RESTARTS, ensemble_of_embeddings, images_to_uint8_nchw, kept_restart, restart_seeds
+from mmdc_lib.metrics import evaluate_clustering
 from mmdc_lib.step import resolve_device
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
@@ -49,25 +53,33 @@ def study_preset(warmup_epochs: int | None = None, settings: dict | None = None)
 
 
 def fit_restarts(images, labels: np.ndarray, seed: int, n_init: int, device: str, keep_dir: Path | None = None,
-                 warmup_epochs: int | None = None, settings: dict | None = None) -> dict:
-    """One run: ``n_init`` restarts of the preset, the kept one's scores, and every restart's (labels only to score)."""
+                 warmup_epochs: int | None = None, settings: dict | None = None, combine: str = "best") -> dict:
+    """One run: ``n_init`` restarts of the preset, the run's scores (the kept restart's, or with ``combine="ensemble"``
+    k-means on every restart's embeddings side by side) and every restart's (labels only to score)."""
     start = time.perf_counter()
-    restarts, histories = [], {}
+    restarts, histories, embeddings = [], {}, []
     for restart_seed in restart_seeds(seed, n_init):
         config = study_preset(warmup_epochs, settings)
         config.seed = restart_seed
         result, record = train_scored(config, images, labels, device, per_epoch=True)
         restarts.append(record)
         histories[restart_seed] = result.history
+        embeddings.append(result.embeddings.numpy())
         if keep_dir is not None:  # each restart's partition and embeddings, for other label-free rules afterwards
             np.savez(keep_dir / f"seed{seed}_restart{restart_seed}.npz", labels=result.labels,
                      embeddings=result.embeddings.numpy(), means=result.means.numpy(), fit=result.fit_score)
         print(f"  seed {seed} restart {restart_seed}: fit {record['fit']:.4f} acc {record['acc']:.3f} "
               f"({record['seconds']:.0f} s)", flush=True)
     kept = restarts[kept_restart([r["fit"] for r in restarts], [r["sizes"] for r in restarts])]
-    history = histories[kept["seed"]]
-    return {"seed": seed, "device": resolve_device(device).type, "n_init": n_init, "kept_seed": kept["seed"],
-            **{key: kept[key] for key in ("acc", "nmi", "ari", "fit")}, "wall_seconds": time.perf_counter() - start,
+    scored = kept
+    if combine == "ensemble":  # as MMDC(combine="ensemble"): the run's seed seeds the k-means
+        kmeans = ensemble_of_embeddings(embeddings, config.n_clusters, seed)
+        scores = evaluate_clustering(labels, kmeans.labels_)
+        scored = {"acc": scores.acc, "nmi": scores.nmi, "ari": scores.ari, "fit": float(kmeans.inertia_ / len(labels))}
+    history = histories[kept["seed"] if combine == "best" else seed]  # the ensemble's first training: the seed itself
+    return {"seed": seed, "device": resolve_device(device).type, "n_init": n_init, "combine": combine, "kept_seed": kept["seed"],
+            **{key: scored[key] for key in ("acc", "nmi", "ari", "fit")}, "wall_seconds": time.perf_counter() - start,
+            "fit_rule": {key: kept[key] for key in ("acc", "nmi", "ari")},
             "restarts": restarts, "acc_per_epoch": [round(entry["acc"], 4) for entry in history],
             "changed_per_epoch": [round(entry["changed"], 3) for entry in history]}
 
@@ -88,7 +100,10 @@ def render(payload: dict) -> list[str]:
     kmeans = summary(payload["baselines"]["kmeans"])
     kmeans_seeds = sorted(payload.get("kmeans_seeds", [run["seed"] for run in runs]))
     n_init = runs[0].get("n_init", 1)
-    trainings = f"{n_init} trainings (restarts) a run, the lowest fit score among the balanced ones kept, no labels, as " \
+    ensemble = runs[0].get("combine") == "ensemble"
+    trainings = f"{n_init} trainings (restarts) a run, clustered together by k-means on their embeddings side by side " \
+        f"(10 starts), no labels, as `MMDC(n_init={n_init}, combine=\"ensemble\")`" if ensemble else \
+        f"{n_init} trainings (restarts) a run, the lowest fit score among the balanced ones kept, no labels, as " \
         f"`MMDC(n_init={n_init})`" if n_init > 1 else "one training a run, as `python -m mmdc_lib train` runs the preset" + (
             f" with `--warmup-epochs {payload['preset']['warmup_epochs']}`" if payload.get("preset", {}).get("warmup_epochs") else "")
     lines = [f"# Fashion-MNIST ({payload['n_images']} images, train+test), preset `fashion-mnist`", "",
@@ -104,14 +119,17 @@ def render(payload: dict) -> list[str]:
               f"NMI {mmdc['nmi']['mean']:.3f}, ARI {mmdc['ari']['mean']:.3f} over {len(runs)} seeds; slowest run {slowest:.0f} s.",
               f"Bar (issue 13: mean ACC >= 0.70 over 3 seeds, each run <= 30 min), over every saved seed ({len(runs)}): "
               f"{'MET' if met else 'NOT MET'}.", "",
-              "Per epoch of the kept training (ACC is reported, never used by the run; changed = share of images that changed cluster):"]
+              f"Per epoch of the {'first' if ensemble else 'kept'} training (ACC is reported, never used by the run; "
+              "changed = share of images that changed cluster):"]
     lines += [f"- seed {r['seed']}: ACC {r['acc_per_epoch']}; changed {r.get('changed_per_epoch', 'not recorded')}" for r in runs]
     if any("restarts" in r for r in runs):
         every = [x["acc"] for r in runs for x in r.get("restarts", [])]
-        lines += ["", f"Restarts (restart seed: fit score, ACC, s; the kept one marked); mean ACC of all {len(every)} "
-                  f"trainings {statistics.fmean(every):.3f}, the expected ACC of one:"]
+        mark = "the fit rule's" if ensemble else "kept"
+        lines += ["", f"Restarts (restart seed: fit score, ACC, s; the {mark} one marked); mean ACC of all {len(every)} "
+                  f"trainings {statistics.fmean(every):.3f}, the expected ACC of one"
+                  + (f"; the fit rule kept {summary([r['fit_rule'] for r in runs])['acc']['mean']:.3f}" if ensemble else "") + ":"]
         lines += [f"- seed {r['seed']}: " + "; ".join(f"{x['seed']}: fit {x['fit']:.4f}, ACC {x['acc']:.3f}, {x['seconds']:.0f} s"
-                                                     + (" (kept)" if x["seed"] == r["kept_seed"] else "") for x in r["restarts"])
+                                                     + (f" ({mark})" if x["seed"] == r["kept_seed"] else "") for x in r["restarts"])
                   for r in runs if "restarts" in r]
     if any("made" in r for r in runs):
         lines += ["", "Made (when each run ended, the commit as its call began, the CPU's vector instructions; `--append` adds "
@@ -152,6 +170,9 @@ def main() -> None:
     parser.add_argument("--data-dir", default=DEBIAN_DIR)
     parser.add_argument("--n-init", type=int, default=1, help="trainings (restarts) a run, the kept one by its fit score "
                         "(default 1: the preset alone; saved as fashion_mnist_n-init-N.* for N > 1)")
+    parser.add_argument("--combine", choices=COMBINE_RESTARTS, default="best",
+                        help="best: the kept restart's partition (as MMDC's default); ensemble: k-means on the restarts' "
+                        "embeddings side by side (saved as fashion_mnist_..._combine-ensemble.*)")
     parser.add_argument("--warmup-epochs", type=int, default=None,
                         help="a study: rotation-only epochs before the preset's schedule (saved as fashion_mnist_warmup-W.*)")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
@@ -166,7 +187,8 @@ def main() -> None:
     settings = dict(parse_setting(text) for text in args.settings)
     name = ("fashion_mnist" + (f"_n-init-{args.n_init}" if args.n_init != 1 else "")
             + (f"_warmup-{args.warmup_epochs}" if args.warmup_epochs is not None else "")
-            + "".join(f"_{key.removeprefix('augment.')}-{setting_text(value)}" for key, value in settings.items()))
+            + "".join(f"_{key.removeprefix('augment.')}-{setting_text(value)}" for key, value in settings.items())
+            + (f"_combine-{args.combine}" if args.combine != "best" else ""))
     saved = RESULTS / f"{name}.json"
     if args.render:
         payload = json.loads(saved.read_text())
@@ -176,6 +198,8 @@ def main() -> None:
     if earlier is not None and any(run.get("n_init", 1) != args.n_init for run in earlier["mmdc"]):
         raise SystemExit(f"--append: the saved runs trained a different number of restarts than --n-init {args.n_init}; "
                          "rerun every seed instead of mixing them")
+    if args.combine == "ensemble" and args.n_init < 2:
+        raise SystemExit("--combine ensemble needs --n-init 2 or more")
 
     data = load_dataset("fashion-mnist", args.data_dir, download=False)
     baselines = pixel_baselines(data.images, data.labels, 10, args.seeds, ward=False)
@@ -189,7 +213,8 @@ def main() -> None:
     if args.keep_dir is not None:
         args.keep_dir.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
-        run = fit_restarts(images, data.labels, seed, args.n_init, args.device, args.keep_dir, args.warmup_epochs, settings)
+        run = fit_restarts(images, data.labels, seed, args.n_init, args.device, args.keep_dir, args.warmup_epochs, settings,
+                           args.combine)
         # --append mixes runs of several calls: each keeps its call's machine line (the code as the call began)
         run["made"] = {**payload["machine"], "date": machine()["date"]}
         payload["mmdc"].append(run)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))  # after everything: shadows nothing
 from restart_rules import consensus_restart  # noqa: E402
@@ -123,6 +124,24 @@ def test_the_fashion_table_lists_runs_in_seed_order_and_marks_runs_dated_by_thei
     made = next(line for line in lines if line.startswith("Made"))
     assert "seed 0 2026-11-30 10:00 at aaa*;" in made and "seed 1 2026-11-30 12:00 at bbb (AVX512);" in made
     assert "over every saved seed (4): NOT MET" in next(line for line in lines if line.startswith("Bar"))
+
+
+def test_a_fashion_ensemble_run_scores_k_means_on_its_restarts_embeddings_and_reports_the_fit_rule_beside_it(tmp_path):
+    from fashion_mnist import fit_restarts, render
+
+    from mmdc_lib.estimator import ensemble_of_embeddings
+    from mmdc_lib.metrics import evaluate_clustering
+
+    rng = np.random.default_rng(0)
+    images, labels = torch.from_numpy(rng.integers(0, 256, (80, 1, 28, 28), dtype=np.uint8)), rng.integers(0, 10, 80)
+    run = fit_restarts(images, labels, seed=3, n_init=2, device="cpu", keep_dir=tmp_path,
+                       settings={"epochs": 1, "lr_milestones": ()}, combine="ensemble")
+    saved = [np.load(tmp_path / f"seed3_restart{r['seed']}.npz")["embeddings"] for r in run["restarts"]]
+    assert run["acc"] == evaluate_clustering(labels, ensemble_of_embeddings(saved, 10, seed=3).labels_).acc
+    assert run["combine"] == "ensemble" and run["fit_rule"]["acc"] in [r["acc"] for r in run["restarts"]]
+    lines = render({**_fashion_payload([3], 0.6), "mmdc": [dict(run, made={"date": "d", "commit": "c"})]})
+    assert 'as `MMDC(n_init=2, combine="ensemble")`' in "\n".join(lines)
+    assert f"the fit rule kept {run['fit_rule']['acc']:.3f}:" in next(line for line in lines if line.startswith("Restarts"))
 
 
 def test_the_cpu_model_is_read_from_cpuinfo(tmp_path):

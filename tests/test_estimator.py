@@ -5,7 +5,8 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 
 from mmdc_lib import MMDC
-from mmdc_lib.estimator import NotFittedError, auto_refine_epoch, is_balanced, kept_restart, restart_seeds
+from mmdc_lib.estimator import (NotFittedError, auto_refine_epoch, ensemble_of_embeddings, is_balanced, kept_restart,
+                                restart_seeds)
 from mmdc_lib.train import TrainResult
 
 FAST = dict(epochs=2, batch_size=32, device="cpu", n_init=1)
@@ -122,6 +123,20 @@ def test_n_init_keeps_the_balanced_restart_with_the_lowest_fit_score(digits_imag
     assert [r["cluster_sizes"] for r in best.restarts_] == sizes
     assert [r["kept"] for r in best.restarts_] == [i == kept for i in range(2)]
     assert [r["balanced"] for r in best.restarts_] == [is_balanced(s) for s in sizes]
+
+
+def test_combine_ensemble_clusters_every_restarts_embeddings_side_by_side_with_k_means(digits_images):
+    images = digits_images[0]
+    together = MMDC(n_clusters=10, combine="ensemble", **{**FAST, "n_init": 2}).fit(images)
+    singles = [MMDC(n_clusters=10, seed=s, **FAST).fit(images) for s in restart_seeds(0, 2)]
+    kmeans = ensemble_of_embeddings([single.embedding_ for single in singles], 10, seed=0)
+    assert np.array_equal(together.labels_, kmeans.labels_)
+    assert np.array_equal(together.embedding_, np.concatenate([single.embedding_ for single in singles], axis=1))
+    assert together.cluster_centers_.shape == (10, 20) and together.fit_score_ == pytest.approx(kmeans.inertia_ / 120)
+    assert [r["kept"] for r in together.restarts_] == [True, True]
+    assert [e["mse"] for e in together.history_] == [e["mse"] for e in singles[0].history_]  # the first restart's
+    assert np.allclose(together.transform(images[:7]), together.embedding_[:7], atol=1e-6)
+    assert np.array_equal(together.predict(images), together.labels_)  # nearest k-means centre
 
 
 def test_a_restart_is_balanced_when_every_cluster_holds_half_its_equal_share():
@@ -338,6 +353,7 @@ def test_numpy_integers_and_floats_are_accepted_where_python_numbers_are(digits_
         ({"n_init": 0}, ValueError, "n_init=0 should be >= 1"),
         ({"n_init": "three"}, ValueError, "n_init='three' should be 'auto' or an int >= 1"),
         ({"n_init": 2.0}, TypeError, "n_init should be an int"),
+        ({"combine": "mean"}, ValueError, "combine='mean' should be one of 'best', 'ensemble'"),
         ({"batch_size": 2.0}, TypeError, "batch_size should be an int"),
         ({"weight_decay": -1.0}, ValueError, "weight_decay=-1.0 should be"),
         ({"refine_epoch": 1}, ValueError, "refine_epoch=1 should be < epochs=1"),
@@ -390,7 +406,15 @@ def test_predict_on_data_scaled_unlike_fit_warns_naming_both_ranges(digits_image
 def test_pickled_model_predicts_the_same_labels(fitted, digits_images):
     restored = pickle.loads(pickle.dumps(fitted))
     assert np.array_equal(restored.predict(digits_images[0]), fitted.labels_)
-    assert next(restored._model.parameters()).device.type == "cpu"
+    assert next(restored._models[0].parameters()).device.type == "cpu"
+
+
+def test_a_model_pickled_with_one_network_attribute_still_predicts(fitted, digits_images):
+    state = fitted.__getstate__()
+    state["_model"] = state.pop("_models")[0]  # as pickled before combine="ensemble" existed
+    restored = MMDC.__new__(MMDC)
+    restored.__setstate__(state)
+    assert np.array_equal(restored.predict(digits_images[0]), fitted.labels_)
 
 
 def test_dark_blank_and_low_contrast_images_do_not_warn(digits_images):

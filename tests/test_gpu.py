@@ -25,7 +25,7 @@ def test_augmentation_stays_on_the_gpu():
 def test_estimator_trains_on_the_gpu_with_device_auto():
     images = np.random.default_rng(0).integers(0, 256, (64, 16, 16), dtype=np.uint8)
     model = MMDC(n_clusters=4, epochs=2, device="auto").fit(images)
-    assert model.device_.type == "cuda" and next(model._model.parameters()).device.type == "cuda" and model.labels_.shape == (64,)
+    assert model.device_.type == "cuda" and next(model._models[0].parameters()).device.type == "cuda" and model.labels_.shape == (64,)
 
 
 def test_model_fitted_on_the_gpu_unpickles_and_predicts_on_a_cpu_only_machine(tmp_path):

@@ -176,11 +176,12 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=
     ``n_init`` trains that many models (seeds from :func:`restart_seeds`) and keeps
     the one whose clean embeddings lie closest to their targets among those whose
     clusters are all at least half their equal share (:func:`kept_restart`; no labels
-    are used); ``"auto"`` (the default): 3 for at most 5,000 images, else 1.
+    are used); ``"auto"`` (the default): 3 for at most 5,000 images, else 1 (3 with ``combine="ensemble"``).
     ``combine`` (ours): ``"best"`` (the default) keeps that one restart; ``"ensemble"`` keeps every restart and
     clusters their embeddings side by side with k-means (:func:`ensemble_of_embeddings`): ``transform`` then
     gives (N, n_init * d), ``cluster_centers_`` are the k-means centres (k, n_init * d), ``fit_score_`` is the
-    mean squared distance to them, and ``history_`` and ``config_`` are the first restart's (seed ``seed``).
+    mean squared distance to them (not comparable with one training's), ``restarts_`` marks every restart
+    kept, and ``history_`` and ``config_`` are the first restart's (seed ``seed``).
 
     Attributes after ``fit``: ``labels_`` (N,), ``cluster_centers_`` (k, d),
     ``embedding_`` (N, d), ``fit_score_``, ``history_``, ``config_``, ``n_iter_``, ``n_init_``, ``device_``,
@@ -284,10 +285,10 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         images, input_range = images_to_uint8_nchw(X)
         if images.shape[0] < self.n_clusters:
             raise ValueError(f"n_samples={images.shape[0]} should be >= n_clusters={self.n_clusters}.")
-        n_init = self._n_restarts(images.shape[0])
         if self.combine not in COMBINE_RESTARTS:
             raise ValueError(f"combine={self.combine!r} should be one of {', '.join(map(repr, COMBINE_RESTARTS))}.")
         ensemble = self.combine == "ensemble"
+        n_init = self._n_restarts(images.shape[0], ensemble)
         seed = check_seed(self.seed)
         runs, fits, sizes, restarts = {}, [], [], []
         for i, restart_seed in enumerate(restart_seeds(seed, n_init)):
@@ -327,11 +328,11 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         self.n_init_ = n_init  # restarts trained (n_init="auto" resolved)
         return self
 
-    def _n_restarts(self, n_samples: int) -> int:
+    def _n_restarts(self, n_samples: int, ensemble: bool = False) -> int:
         if isinstance(self.n_init, str):
             if self.n_init != "auto":
                 raise ValueError(f"n_init={self.n_init!r} should be 'auto' or an int >= 1.")
-            return AUTO_RESTARTS if n_samples <= AUTO_RESTARTS_MAX_IMAGES else 1
+            return AUTO_RESTARTS if ensemble or n_samples <= AUTO_RESTARTS_MAX_IMAGES else 1
         return check_int("n_init", self.n_init, minimum=1)
 
     def _images_like_fit(self, X) -> torch.Tensor:

@@ -191,6 +191,7 @@ def test_n_init_auto_trains_three_models_on_a_small_set_and_one_on_a_large_one(d
     assert small.fit_score_ == pytest.approx(singles[kept].fit_score_) and len(small.restarts_) == 3
     monkeypatch.setattr("mmdc_lib.estimator.AUTO_RESTARTS_MAX_IMAGES", 59)
     assert MMDC(n_clusters=3, **settings).fit(images).n_init_ == 1
+    assert MMDC(n_clusters=3, combine="ensemble", **settings).fit(images).n_init_ == 3  # an ensemble of one is none
 
 
 def test_restart_seeds_start_with_the_seed_and_are_not_shared_by_neighbouring_seeds():

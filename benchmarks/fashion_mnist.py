@@ -124,12 +124,12 @@ def render(payload: dict) -> list[str]:
     lines += [f"- seed {r['seed']}: ACC {r['acc_per_epoch']}; changed {r.get('changed_per_epoch', 'not recorded')}" for r in runs]
     if any("restarts" in r for r in runs):
         every = [x["acc"] for r in runs for x in r.get("restarts", [])]
-        mark = "the fit rule's" if ensemble else "kept"
+        mark = "fit rule's" if ensemble else "kept"
         lines += ["", f"Restarts (restart seed: fit score, ACC, s; the {mark} one marked); mean ACC of all {len(every)} "
                   f"trainings {statistics.fmean(every):.3f}, the expected ACC of one"
                   + (f"; the fit rule kept {summary([r['fit_rule'] for r in runs])['acc']['mean']:.3f}" if ensemble else "") + ":"]
         lines += [f"- seed {r['seed']}: " + "; ".join(f"{x['seed']}: fit {x['fit']:.4f}, ACC {x['acc']:.3f}, {x['seconds']:.0f} s"
-                                                     + (f" ({mark})" if x["seed"] == r["kept_seed"] else "") for x in r["restarts"])
+                                                     + (f" ({'the ' * ensemble}{mark})" if x["seed"] == r["kept_seed"] else "") for x in r["restarts"])
                   for r in runs if "restarts" in r]
     if any("made" in r for r in runs):
         lines += ["", "Made (when each run ended, the commit as its call began, the CPU's vector instructions; `--append` adds "

@@ -141,7 +141,9 @@ def test_a_fashion_ensemble_run_scores_k_means_on_its_restarts_embeddings_and_re
     assert run["combine"] == "ensemble" and run["fit_rule"]["acc"] in [r["acc"] for r in run["restarts"]]
     lines = render({**_fashion_payload([3], 0.6), "mmdc": [dict(run, made={"date": "d", "commit": "c"})]})
     assert 'as `MMDC(n_init=2, combine="ensemble")`' in "\n".join(lines)
-    assert f"the fit rule kept {run['fit_rule']['acc']:.3f}:" in next(line for line in lines if line.startswith("Restarts"))
+    restarts = next(line for line in lines if line.startswith("Restarts"))
+    assert restarts.startswith("Restarts (restart seed: fit score, ACC, s; the fit rule's one marked)")
+    assert f"the fit rule kept {run['fit_rule']['acc']:.3f}:" in restarts and "(the fit rule's)" in "\n".join(lines)
 
 
 def test_the_cpu_model_is_read_from_cpuinfo(tmp_path):

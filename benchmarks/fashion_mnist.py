@@ -14,7 +14,7 @@ it (results ``fashion_mnist.*``); ``--n-init N`` saves ``fashion_mnist_n-init-N.
 puts W epochs of the rotation task alone before the preset's schedule (``with_warmup``; ``fashion_mnist_warmup-W.*``).
 ``--set KEY=VALUE`` (a study) changes one preset setting (``fashion_mnist_KEY-VALUE.*``).
 ``--combine ensemble`` scores k-means on the N restarts' embeddings side by side instead of the kept restart, as
-``MMDC(n_init=N, combine="ensemble")`` does (``ensemble_of_embeddings``; ``fashion_mnist_..._combine-ensemble.*``);
+``MMDC(..., n_init=N, combine="ensemble")`` does (with ``--set epochs=8 --set 'lr_milestones=[6]'``: ``epochs=8``) (``ensemble_of_embeddings``; ``fashion_mnist_..._combine-ensemble.*``);
 the fit rule's restart is reported beside it.
 Usage: python benchmarks/fashion_mnist.py [--seeds 0 1 2] [--n-init 1] [--combine best|ensemble] [--warmup-epochs W] [--set KEY=VALUE] [--keep-dir DIR] [--render] [--data-dir /usr/share/datasets/fashion-mnist]
 (``--keep-dir``: every restart's labels and embeddings, for ``restart_ensembles.py``.)

@@ -374,9 +374,11 @@ def _fashion_mnist() -> MMDCConfig:
     foretell the final ACC (restart_screening_fashion-70000_epochs-4.md). Three 8-epoch trainings a run (17-19 min on the Xeon) average 0.676
     each over seeds 0-4 and the fit rule keeps 0.679; k-means on their three embeddings side by side reaches
     0.714, min 0.698 (fashion_mnist_n-init-3_epochs-8_lr_milestones-6.md,
-    restart_ensembles_fashion-mnist_epochs-8.md): the lead for the next step, not counted for the bar until the
-    library and the benchmark run it. The figures below that compare with the preset's seeds pair them
-    with the 2026-11-29 table unless they say otherwise. A rotation-only warm-up (``warmup_epochs=5``, 20 epochs) was ahead on 4 of
+    restart_ensembles_fashion-mnist_epochs-8.md). Run so by the benchmark (``--combine ensemble``, as
+    ``MMDC(epochs=8, refine_epoch=None, n_init=3, combine="ensemble")``): 0.717 on seeds 0-2, where it was
+    picked out, and 0.711 on seeds 5-7, which chose nothing, 21-26 min a run
+    (fashion_mnist_n-init-3_epochs-8_lr_milestones-6_combine-ensemble.md). The figures below that compare with
+    the preset's seeds pair them with the 2026-11-29 table unless they say otherwise. A rotation-only warm-up (``warmup_epochs=5``, 20 epochs) was ahead on 4 of
     5 seeds of the subset (0.680 against 0.628; 20 epochs against 15) but behind on all 3 seeds of the full
     set (0.606 against 0.674; fashion_settle_10000_warmup_summary.md, fashion_mnist_warmup-5.md): not taken.
     On the full set crops of a random aspect ratio (3/4 to 4/3; stretched after the rotation, as the code then

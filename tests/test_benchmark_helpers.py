@@ -138,12 +138,32 @@ def test_a_fashion_ensemble_run_scores_k_means_on_its_restarts_embeddings_and_re
                        settings={"epochs": 1, "lr_milestones": ()}, combine="ensemble")
     saved = [np.load(tmp_path / f"seed3_restart{r['seed']}.npz")["embeddings"] for r in run["restarts"]]
     assert run["acc"] == evaluate_clustering(labels, ensemble_of_embeddings(saved, 10, seed=3).labels_).acc
-    assert run["combine"] == "ensemble" and run["fit_rule"]["acc"] in [r["acc"] for r in run["restarts"]]
+    kept = next(r for r in run["restarts"] if r["seed"] == run["kept_seed"])
+    assert run["combine"] == "ensemble" and run["fit_rule"]["acc"] == kept["acc"]
+    assert len(run["acc_per_epoch"]) == 1 and run["restarts"][0]["seed"] == 3  # the first training's history
     lines = render({**_fashion_payload([3], 0.6), "mmdc": [dict(run, made={"date": "d", "commit": "c"})]})
     assert 'as `MMDC(n_init=2, combine="ensemble")`' in "\n".join(lines)
     restarts = next(line for line in lines if line.startswith("Restarts"))
     assert restarts.startswith("Restarts (restart seed: fit score, ACC, s; the fit rule's one marked)")
     assert f"the fit rule kept {run['fit_rule']['acc']:.3f}:" in restarts and "(the fit rule's)" in "\n".join(lines)
+
+
+def test_an_ensemble_of_one_training_is_refused_before_any_data_is_read(monkeypatch):
+    import fashion_mnist
+
+    monkeypatch.setattr(sys, "argv", ["fashion_mnist.py", "--combine", "ensemble", "--data-dir", "/nonexistent"])
+    with pytest.raises(SystemExit, match="--combine ensemble needs --n-init 2 or more"):
+        fashion_mnist.main()
+
+
+def test_a_committed_fashion_table_saved_before_the_ensemble_redraws_byte_for_byte():
+    import json
+
+    from fashion_mnist import render
+
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    payload = json.loads((results / "fashion_mnist.json").read_text())
+    assert "\n".join(render(payload)) + "\n" == (results / "fashion_mnist.md").read_text()
 
 
 def test_the_cpu_model_is_read_from_cpuinfo(tmp_path):

@@ -137,6 +137,10 @@ def test_combine_ensemble_clusters_every_restarts_embeddings_side_by_side_with_k
     assert [e["mse"] for e in together.history_] == [e["mse"] for e in singles[0].history_]  # the first restart's
     assert np.allclose(together.transform(images[:7]), together.embedding_[:7], atol=1e-6)
     assert np.array_equal(together.predict(images), together.labels_)  # nearest k-means centre
+    assert together.labels_.dtype == np.int64 and together.cluster_centers_.dtype == np.float32
+    restored = pickle.loads(pickle.dumps(together))
+    assert all(next(m.parameters()).device.type == "cpu" for m in restored._models) and len(restored._models) == 2
+    assert np.array_equal(restored.predict(images), together.labels_)
 
 
 def test_a_restart_is_balanced_when_every_cluster_holds_half_its_equal_share():
@@ -355,6 +359,7 @@ def test_numpy_integers_and_floats_are_accepted_where_python_numbers_are(digits_
         ({"n_init": "three"}, ValueError, "n_init='three' should be 'auto' or an int >= 1"),
         ({"n_init": 2.0}, TypeError, "n_init should be an int"),
         ({"combine": "mean"}, ValueError, "combine='mean' should be one of 'best', 'ensemble'"),
+        ({"combine": "ensemble", "n_init": 1}, ValueError, r"combine='ensemble' needs n_init >= 2 \(or 'auto'\), got n_init=1"),
         ({"batch_size": 2.0}, TypeError, "batch_size should be an int"),
         ({"weight_decay": -1.0}, ValueError, "weight_decay=-1.0 should be"),
         ({"refine_epoch": 1}, ValueError, "refine_epoch=1 should be < epochs=1"),
@@ -413,9 +418,11 @@ def test_pickled_model_predicts_the_same_labels(fitted, digits_images):
 def test_a_model_pickled_with_one_network_attribute_still_predicts(fitted, digits_images):
     state = fitted.__getstate__()
     state["_model"] = state.pop("_models")[0]  # as pickled before combine="ensemble" existed
+    del state["combine"]
     restored = MMDC.__new__(MMDC)
     restored.__setstate__(state)
     assert np.array_equal(restored.predict(digits_images[0]), fitted.labels_)
+    assert restored.get_params()["combine"] == "best" and "MMDC(" in repr(restored)
 
 
 def test_dark_blank_and_low_contrast_images_do_not_warn(digits_images):
@@ -446,3 +453,7 @@ def test_the_estimator_with_fifteen_epochs_and_no_refinement_trains_the_fashion_
     expected = preset("fashion-mnist")
     expected.seed = 5
     assert resolved.to_dict() == expected.validate().to_dict()
+    # and its --set epochs=8 --set 'lr_milestones=[6]' --combine ensemble runs are MMDC(epochs=8, ...) resolved
+    short = MMDC(n_clusters=10, epochs=8, refine_epoch=None, combine="ensemble")._resolve_config(images, seed=5)
+    expected.epochs, expected.lr_milestones = 8, (6,)
+    assert short.to_dict() == expected.validate().to_dict()

@@ -67,7 +67,7 @@ def fit_restarts(images, labels: np.ndarray, seed: int, n_init: int, device: str
         embeddings.append(result.embeddings.numpy())
         if keep_dir is not None:  # each restart's partition and embeddings, for other label-free rules afterwards
             np.savez(keep_dir / f"seed{seed}_restart{restart_seed}.npz", labels=result.labels,
-                     embeddings=result.embeddings.numpy(), means=result.means.numpy(), fit=result.fit_score)
+                     embeddings=embeddings[-1], means=result.means.numpy(), fit=result.fit_score)
         print(f"  seed {seed} restart {restart_seed}: fit {record['fit']:.4f} acc {record['acc']:.3f} "
               f"({record['seconds']:.0f} s)", flush=True)
     kept = restarts[kept_restart([r["fit"] for r in restarts], [r["sizes"] for r in restarts])]

@@ -24,7 +24,10 @@ Usage: python benchmarks/small_sets.py [--seeds 0 1 2] [--sets NAME ...] [--mmdc
        [--native-size-crop CROP]
 
 ``--mmdc`` changes the estimator's settings for a study (e.g. ``--mmdc embedding_dim=16 means=orthogonal``); the
-figures are then saved as ``results/small_sets_<settings>.*``, never over the defaults' file. ``--native-size-crop``
+figures are then saved as ``results/small_sets_<settings>.*``, never over the defaults' file. With
+``--mmdc combine=ensemble`` every fit also reports, from the same three trainings, the restart the defaults keep
+(``combine="best"``: the same clusters as ``MMDC()``) and the mean of the single trainings: the two rules side by
+side at the cost of one. ``--native-size-crop``
 sets the clean view's centre crop of images trained at their own side (``mmdc_lib.estimator.NATIVE_SIZE_EVAL_CROP``,
 0.95; 1 before 2026-11-30), saved with the suffix ``_native-crop-<CROP>``.
 """
@@ -36,6 +39,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from common import machine, parse_setting, save
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.datasets import load_sample_images
@@ -43,6 +47,7 @@ from sklearn.datasets import load_sample_images
 from mmdc_lib import MMDC, estimator
 from mmdc_lib.data import load_dataset, load_digits_images
 from mmdc_lib.metrics import evaluate_clustering
+from mmdc_lib.targets import mixture_means, nearest_mean
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -99,6 +104,18 @@ SETS = {
 }
 
 
+def restart_labels(model: MMDC) -> list[np.ndarray]:
+    """Each restart's own clusters (N,) from a ``combine="ensemble"`` fit: its slice of ``embedding_`` labelled by
+    its nearest mixture mean, as ``combine="best"`` labels the restart it keeps. One-hot means (d == k, the
+    defaults) only: random means are drawn inside each training and not kept."""
+    config = model.config_
+    if config.means not in ("auto", "onehot") or config.dim != config.n_clusters:
+        raise ValueError(f"restart_labels needs one-hot means (d == k), got means={config.means!r}, d={config.dim}.")
+    means = mixture_means(config.n_clusters, config.dim, "onehot")
+    slices = torch.from_numpy(model.embedding_).split(config.dim, dim=1)
+    return [nearest_mean(part, means).numpy() for part in slices]
+
+
 def summary(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
 
@@ -115,6 +132,7 @@ def main() -> int:
     if args.native_size_crop is not None:
         estimator.NATIVE_SIZE_EVAL_CROP = args.native_size_crop
     settings = dict(parse_setting(item) for item in args.mmdc)
+    ensemble = settings.get("combine") == "ensemble"
     rows, skipped = [], []
     for name in args.sets:
         if name.startswith("fashion") and not FASHION.is_dir():
@@ -126,7 +144,7 @@ def main() -> int:
         pixels = images.reshape(len(images), -1) / 255
         kmeans = [evaluate_clustering(labels, KMeans(k, n_init=10, random_state=s).fit_predict(pixels)) for s in args.seeds]
         ward = evaluate_clustering(labels, AgglomerativeClustering(k, linkage="ward").fit_predict(pixels))
-        mmdc, seconds, fits, restarts = [], [], [], []
+        mmdc, seconds, fits, restarts, kept_acc, single_acc = [], [], [], [], [], []
         for seed in args.seeds:
             start = time.perf_counter()
             model = MMDC(n_clusters=k, seed=seed, **settings).fit(images)
@@ -134,14 +152,23 @@ def main() -> int:
             mmdc.append(evaluate_clustering(labels, model.labels_))
             fits.append(model.fit_score_)
             restarts.append(model.restarts_)
+            if ensemble:  # the same trainings under the defaults' rule, and one training's mean
+                singles = [evaluate_clustering(labels, part).acc for part in restart_labels(model)]
+                kept = estimator.kept_restart([r["fit_score"] for r in model.restarts_],
+                                              [r["cluster_sizes"] for r in model.restarts_])
+                kept_acc.append(singles[kept])
+                single_acc.append(float(np.mean(singles)))
         row = {"set": name, "k": k, "n_images": len(images), "shape": list(images.shape[1:]),
                "mmdc_acc": [s.acc for s in mmdc], "mmdc_nmi": [s.nmi for s in mmdc], "mmdc_ari": [s.ari for s in mmdc],
                "mmdc_fit": fits, "mmdc_restarts": restarts,
                "kmeans_acc": [s.acc for s in kmeans], "kmeans_nmi": [s.nmi for s in kmeans], "ward_acc": ward.acc,
                "ward_nmi": ward.nmi, "seconds_per_fit": float(np.mean(seconds))}
+        if ensemble:
+            row.update(best_rule_acc=kept_acc, one_training_acc=single_acc)
         rows.append(row)
         print(f"{name:<22} k={k:<2} n={len(images):<5} MMDC {summary(row['mmdc_acc'])} (min {min(row['mmdc_acc']):.3f}) | "
-              f"k-means {summary(row['kmeans_acc'])} | Ward {ward.acc:.3f} | {row['seconds_per_fit']:.0f} s a fit", flush=True)
+              + (f"defaults' rule {summary(kept_acc)} | one training {summary(single_acc)} | " if ensemble else "")
+              + f"k-means {summary(row['kmeans_acc'])} | Ward {ward.acc:.3f} | {row['seconds_per_fit']:.0f} s a fit", flush=True)
     gaps = [np.mean(r["mmdc_acc"]) - np.mean(r["kmeans_acc"]) for r in rows]
     behind = [r["set"] for r, gap in zip(rows, gaps) if gap < 0]
     what = f"MMDC({', '.join(f'{k}={v!r}' for k, v in settings.items())})" if settings else "MMDC() defaults"
@@ -159,6 +186,19 @@ def main() -> int:
     # fits where the balance rule kept another restart than the lowest fit score (MMDC.restarts_)
     overruled = [f"{r['set']} (seed {seed})" for r in rows for seed, runs in zip(args.seeds, r["mmdc_restarts"])
                  if not min(runs, key=lambda run: run["fit_score"])["kept"]]
+    if ensemble:
+        lines += ["", "The same trainings under the defaults' rule (the restart `combine=\"best\"` keeps, what `MMDC()` "
+                  "gives) and one training alone (the mean over the three restarts):", "",
+                  "| set | ensemble ACC | defaults' rule ACC | one training ACC | k-means ACC |", "|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['set']} | {summary(r['mmdc_acc'])} | {summary(r['best_rule_acc'])} "
+                         f"| {summary(r['one_training_acc'])} | {summary(r['kmeans_acc'])} |")
+        best_gaps = [np.mean(r["best_rule_acc"]) - np.mean(r["kmeans_acc"]) for r in rows]
+        best_behind = [r["set"] for r, gap in zip(rows, best_gaps) if gap < 0]
+        lines += ["", f"Defaults' rule: mean ACC gap over k-means {np.mean(best_gaps):+.3f}; behind k-means on: "
+                      f"{', '.join(best_behind) or 'none'}; bar {'MET' if rows and not best_behind and np.mean(best_gaps) > 0 else 'NOT MET'}. "
+                      f"Ensemble minus defaults' rule, mean over sets: "
+                      f"{np.mean([np.mean(r['mmdc_acc']) - np.mean(r['best_rule_acc']) for r in rows]):+.3f}."]
     lines += ["", f"Mean ACC gap MMDC - k-means over {len(rows)} sets: {np.mean(gaps):+.3f}; "
                   f"sets where MMDC is behind k-means: {', '.join(behind) or 'none'}.",
               f"Restarts: the lowest fit score was unbalanced (a cluster under half of n/k images) and another restart "
@@ -166,7 +206,7 @@ def main() -> int:
               f"Bar (MMDC >= k-means on every set, ahead on average): {'MET' if met else 'NOT MET'}."
               + (f" Skipped (no Fashion-MNIST): {', '.join(skipped)}." if skipped else ""),
               f"Machine: {machine()}"]
-    print("\n".join(lines[-4:]))
+    print("\n".join(lines[-(6 if ensemble else 4):]))
     name = "small_sets" + "".join(f"_{k}-{v}" for k, v in settings.items()) + (f"_{args.tag}" if args.tag else "")
     if args.native_size_crop is not None:
         name += f"_native-crop-{args.native_size_crop:g}"

@@ -218,3 +218,37 @@ def test_screening_refuses_finished_trainings_that_hold_a_seed_twice():
     runs = [{"seed": 3, "kept_seed": 3, "n_init": 1}, {"seed": 3, "kept_seed": 3, "n_init": 1}]
     with pytest.raises(ValueError, match=r"the finished trainings hold a seed twice: \[3, 3\]"):
         finished_trainings({"mmdc": runs})
+
+
+def test_small_sets_ensemble_fit_gives_the_defaults_clusters_for_the_restart_they_keep():
+    from small_sets import restart_labels
+
+    from mmdc_lib import MMDC
+    from mmdc_lib.data import load_digits_images
+    from mmdc_lib.estimator import kept_restart
+
+    digits = load_digits_images()
+    images = digits.images[np.isin(digits.labels, [0, 1])][:80]
+    settings = dict(n_clusters=2, epochs=2, n_init=2, seed=3, device="cpu")
+    best = MMDC(**settings).fit(images)
+    ensemble = MMDC(combine="ensemble", **settings).fit(images)
+    assert [r["fit_score"] for r in ensemble.restarts_] == [r["fit_score"] for r in best.restarts_]  # the same trainings
+    parts = restart_labels(ensemble)
+    assert len(parts) == 2 and all(part.shape == (80,) for part in parts)
+    kept = kept_restart([r["fit_score"] for r in ensemble.restarts_], [r["cluster_sizes"] for r in ensemble.restarts_])
+    assert best.restarts_[kept]["kept"]
+    np.testing.assert_array_equal(parts[kept], best.labels_)
+    for part, restart in zip(parts, ensemble.restarts_):
+        assert np.bincount(part, minlength=2).tolist() == restart["cluster_sizes"]
+
+
+def test_restart_labels_refuses_random_means_it_cannot_rebuild():
+    from small_sets import restart_labels
+
+    from mmdc_lib import MMDC
+    from mmdc_lib.data import load_digits_images
+
+    images = load_digits_images().images[:40]
+    model = MMDC(n_clusters=2, embedding_dim=3, epochs=1, n_init=2, combine="ensemble", device="cpu").fit(images)
+    with pytest.raises(ValueError, match=r"restart_labels needs one-hot means \(d == k\), got means='auto', d=3"):
+        restart_labels(model)

@@ -52,6 +52,8 @@ VARIANTS = {
     "alternating (authors')": {"rotation": "alternating"},
     "sigma 0.2": {"sigma": 0.2},
     "no augmentation": {"augment": AugmentConfig()},
+    # The targets' counts: each draws its component (the authors'; N/k ± sqrt(N/k)) or exactly N/k each.
+    "balanced targets": {"target_counts": "balanced"},
 }
 
 CHAPTER_5 = ["preset", "no rotation", "alternating (authors')", "sigma 0.2", "refine from 60", "no augmentation"]

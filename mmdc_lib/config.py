@@ -19,6 +19,7 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 SEED_LIMIT = 2**32  # seeds are ints in [0, 2**32), the range numpy and scikit-learn accept
 MEAN_KINDS = ("auto", "onehot", "random", "orthogonal")
 ASSIGNMENTS = ("hungarian", "nearest", "fixed")
+TARGET_COUNTS = ("random", "balanced")
 NETWORKS = ("small", "vgg", "resnet18")
 
 
@@ -143,6 +144,11 @@ class MMDCConfig:
     # "nearest" sets targets exactly on the means (sigma's noise is dropped); refinement (refine_epoch) re-balances.
     # "fixed": no assignment at all, each image keeps the target it drew (a fixed random pairing, chapter 3's exercise).
     assignment: str = "hungarian"
+    # How many targets each mixture component gets: "random", each target draws its component (the authors'
+    # utils/gmm.py), so the counts scatter by about sqrt(N/k) around N/k; "balanced" (ours), N/k each (the
+    # first N mod k components one more), in a random order. The per-batch permutation keeps the counts, so
+    # they become the clusters' sizes.
+    target_counts: str = "random"
 
     @property
     def dim(self) -> int:
@@ -213,6 +219,8 @@ class MMDCConfig:
             raise ValueError(f"precision={self.precision!r} should be one of {PRECISIONS}.")
         if self.assignment not in ASSIGNMENTS:
             raise ValueError(f"assignment={self.assignment!r} should be one of {ASSIGNMENTS}.")
+        if self.target_counts not in TARGET_COUNTS:
+            raise ValueError(f"target_counts={self.target_counts!r} should be one of {TARGET_COUNTS}.")
         if not isinstance(self.augment, AugmentConfig):
             raise TypeError(f"augment should be an AugmentConfig, got {type(self.augment).__name__}.")
         self.augment.validate()

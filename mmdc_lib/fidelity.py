@@ -37,6 +37,8 @@ SETTINGS = (
     Setting("mixture means", lambda c: "one-hot" if c.means in ("auto", "onehot") and c.dim == c.n_clusters else c.means,
             _each("one-hot", "one-hot"), "main.py --gmm_means one_hot; utils/gmm.py"),
     Setting("target noise sigma", lambda c: c.sigma, _each(0.0, 0.0), "main.py --sigma (default 0)"),
+    Setting("targets per component", lambda c: c.target_counts, _each("random", "random"),
+            "utils/gmm.py sample(): each target draws its component (random.randint)"),
     Setting("network", lambda c: c.network, _each("vgg", "resnet18"), "README --arch; architectures/"),
     Setting("input size (px)", lambda c: c.input_size, _each(32, 32, stl10=64), "README --input_size"),
     Setting("rotation task", lambda c: c.rotation, _each("none", "alternating"),

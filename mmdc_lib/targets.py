@@ -37,17 +37,25 @@ def mixture_means(n_clusters: int, dim: int, kind: str = "auto", generator: torc
 
 
 def sample_targets(
-    n_samples: int, means: torch.Tensor, sigma: float = 0.0, generator: torch.Generator | None = None
+    n_samples: int, means: torch.Tensor, sigma: float = 0.0, generator: torch.Generator | None = None,
+    counts: str = "random",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw one target per image.
 
     means: (k, d). Returns ``(targets, components)``: targets (n_samples, d),
     unit norm; components (n_samples,) int64, the mixture component of each.
+    ``counts``: "random", each target draws its component uniformly (the authors'); "balanced", every
+    component n_samples // k times (the first n_samples % k once more), shuffled.
     """
     if sigma < 0:
         raise ValueError(f"sigma={sigma} should be >= 0.")
     n_clusters = means.shape[0]
-    components = torch.randint(n_clusters, (n_samples,), generator=generator)
+    if counts == "random":
+        components = torch.randint(n_clusters, (n_samples,), generator=generator)
+    elif counts == "balanced":
+        components = (torch.arange(n_samples) % n_clusters)[torch.randperm(n_samples, generator=generator)]
+    else:
+        raise ValueError(f"counts={counts!r} should be 'random' or 'balanced'.")
     points = means[components].clone()
     if sigma > 0:
         points += sigma * torch.randn(points.shape, generator=generator)

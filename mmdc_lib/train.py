@@ -191,7 +191,7 @@ class Trainer:
             self.optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma
         )
         self.means = mixture_means(config.n_clusters, config.dim, config.means, self.generator).to(self.device)
-        targets, _ = sample_targets(n_samples, self.means.cpu(), config.sigma, self.generator)
+        targets, _ = sample_targets(n_samples, self.means.cpu(), config.sigma, self.generator, config.target_counts)
         self.targets = targets.to(self.device)
         self.previous_labels: Optional[np.ndarray] = None
         self.epoch = 0  # number of finished epochs

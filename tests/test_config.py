@@ -64,6 +64,7 @@ from mmdc_lib.config import AugmentConfig
          "warmup_epochs=2 trains the rotation task alone and needs rotation='joint' or 'alternating'"),
         ({"warmup_epochs": 5, "refine_epoch": 3}, ValueError, "refine_epoch=3 should be >= warmup_epochs=5"),
         ({"assignment": "greedy"}, ValueError, r"assignment='greedy' should be one of \('hungarian', 'nearest', 'fixed'\)"),
+        ({"target_counts": "equal"}, ValueError, r"target_counts='equal' should be one of \('random', 'balanced'\)"),
         ({"augment": AugmentConfig(crop_scale=(-0.5, 1.0))}, ValueError, r"crop_scale\[0\]=-0.5 should be a finite number > 0"),
         ({"augment": AugmentConfig(crop_scale=(1.0, 0.5))}, ValueError, r"crop_scale=\(1.0, 0.5\) should be ordered"),
         ({"augment": AugmentConfig(aspect_ratio=(1.5, 0.75))}, ValueError, r"aspect_ratio=\(1.5, 0.75\) should be ordered"),

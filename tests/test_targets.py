@@ -52,3 +52,26 @@ def test_nearest_mean_reads_out_the_closest_component():
     means = torch.eye(3)
     embeddings = torch.tensor([[0.9, 0.1, 0.0], [0.0, 0.2, 0.8], [0.1, 0.7, 0.1]])
     assert nearest_mean(embeddings, means).tolist() == [0, 2, 1]
+
+
+def test_random_counts_draw_each_component_as_the_authors_and_as_before():
+    means = mixture_means(3, 3)
+    _, components = sample_targets(50, means, 0.0, torch.Generator().manual_seed(4))
+    assert torch.equal(components, torch.randint(3, (50,), generator=torch.Generator().manual_seed(4)))
+
+
+@pytest.mark.parametrize("n,k", [(100, 10), (1797, 10), (23, 4)])
+def test_balanced_counts_give_every_component_its_share_in_a_seeded_random_order(n, k):
+    means = mixture_means(k, k)
+    targets, components = sample_targets(n, means, 0.0, torch.Generator().manual_seed(0), counts="balanced")
+    assert torch.bincount(components, minlength=k).tolist() == [n // k + (c < n % k) for c in range(k)]
+    assert torch.equal(targets, means[components])
+    again = sample_targets(n, means, 0.0, torch.Generator().manual_seed(0), counts="balanced")[1]
+    other = sample_targets(n, means, 0.0, torch.Generator().manual_seed(1), counts="balanced")[1]
+    assert torch.equal(components, again) and not torch.equal(components, other)
+    assert not torch.equal(components, torch.arange(n) % k)  # shuffled
+
+
+def test_unknown_target_counts_are_named():
+    with pytest.raises(ValueError, match="counts='equal' should be 'random' or 'balanced'"):
+        sample_targets(10, mixture_means(2, 2), 0.0, counts="equal")

@@ -25,6 +25,8 @@ from mmdc_lib.train import Trainer, TrainResult
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+# Where Debian's dataset-fashion-mnist puts its files (MMDC_SYSTEM_DATASETS moves the root, as for the book).
+FASHION_DIR = Path(os.environ.get("MMDC_SYSTEM_DATASETS", "/usr/share/datasets")) / "fashion-mnist"
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import machine, pixel_baselines, save
+from common import FASHION_DIR, machine, pixel_baselines, save
 
 from mmdc_lib import MMDC, evaluate_clustering
 from mmdc_lib.data import load_dataset
@@ -16,7 +16,7 @@ from mmdc_lib.data import load_dataset
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--data-dir", default=str(FASHION_DIR))
     parser.add_argument("--n-images", type=int, default=10_000)
     args = parser.parse_args()
     data = load_dataset("fashion-mnist", args.data_dir, download=False)

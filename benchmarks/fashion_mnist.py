@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, change_settings, machine, parse_setting, pixel_baselines, save, summary, train_scored
+from common import FASHION_DIR, RESULTS, change_settings, machine, parse_setting, pixel_baselines, save, summary, train_scored
 
 from mmdc_lib.config import preset, with_warmup
 from mmdc_lib.data import load_dataset
@@ -36,7 +36,6 @@ from mmdc_lib.estimator import COMBINE_RESTARTS, ensemble_of_embeddings, images_
 from mmdc_lib.metrics import evaluate_clustering
 from mmdc_lib.step import resolve_device
 
-DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 
 
 def setting_text(value) -> str:
@@ -167,7 +166,7 @@ def keep_other_seeds(earlier: dict | None, payload: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--data-dir", default=DEBIAN_DIR)
+    parser.add_argument("--data-dir", default=str(FASHION_DIR))
     parser.add_argument("--n-init", type=int, default=1, help="trainings (restarts) a run, the kept one by its fit score "
                         "(default 1: the preset alone; saved as fashion_mnist_n-init-N.* for N > 1)")
     parser.add_argument("--combine", choices=COMBINE_RESTARTS, default="best",

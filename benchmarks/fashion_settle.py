@@ -46,9 +46,8 @@ import argparse
 import json
 import statistics
 import time
-from pathlib import Path
 
-from common import RESULTS, change_settings, machine, save
+from common import FASHION_DIR, RESULTS, change_settings, machine, save
 
 from mmdc_lib.cli import subset_indices
 from mmdc_lib.config import AugmentConfig, preset, with_warmup
@@ -144,7 +143,7 @@ def main() -> int:
     if args.variants is None:
         args.variants = list(CURRENT_VARIANTS if args.base == "current"
                              else [v for v in VARIANTS if v not in CURRENT_VARIANTS[1:] + WARMUP_VARIANTS + INPUT_SIZE_VARIANTS + INVARIANCE_VARIANTS])
-    data = load_dataset("fashion-mnist", Path("/usr/share/datasets/fashion-mnist"), download=False)
+    data = load_dataset("fashion-mnist", FASHION_DIR, download=False)
     chosen = subset_indices(len(data.images), args.subset)
     images, _ = images_to_uint8_nchw(data.images[chosen])
     labels = data.labels[chosen]

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import machine, run_training, save, summary
+from common import FASHION_DIR, machine, run_training, save, summary
 from sklearn.cluster import KMeans
 
 from mmdc_lib.cli import subset_indices
@@ -20,7 +20,6 @@ from mmdc_lib.config import preset
 from mmdc_lib.data import load_dataset
 from mmdc_lib.metrics import evaluate_clustering
 
-DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 
 
 def main() -> int:
@@ -28,7 +27,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, nargs="+", default=[8, 15])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--subset", type=int, default=5000)
-    parser.add_argument("--data-dir", default=DEBIAN_DIR)
+    parser.add_argument("--data-dir", default=str(FASHION_DIR))
     args = parser.parse_args()
     data = load_dataset("fashion-mnist", args.data_dir, download=False)
     chosen = subset_indices(len(data.images), args.subset)  # the command's images

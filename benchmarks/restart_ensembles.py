@@ -22,7 +22,7 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-from common import embedding_ensemble, machine, read_kept_trainings, save
+from common import FASHION_DIR, embedding_ensemble, machine, read_kept_trainings, save
 from restart_rules import agreement_matrix, consensus_restart
 from sklearn.cluster import KMeans
 
@@ -71,7 +71,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("keep_dir", type=Path)
     parser.add_argument("--class-splits", action="store_true", help="only tabulate how each restart splits each class")
-    parser.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--data-dir", default=str(FASHION_DIR))
     parser.add_argument("--tag", default=None, help="save as NAME_TAG (trainings other than the committed files')")
     args = parser.parse_args()
     suffix = f"_{args.tag}" if args.tag else ""

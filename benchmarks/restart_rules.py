@@ -27,7 +27,7 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, machine, read_kept_trainings, save, train_scored
+from common import FASHION_DIR, RESULTS, machine, read_kept_trainings, save, train_scored
 from sklearn.metrics import adjusted_rand_score
 
 from mmdc_lib.cli import subset_indices
@@ -91,7 +91,7 @@ def summarise(payload: dict) -> list[str]:
 
 def from_saved_trainings(keep_dir: Path, n_init: int) -> int:
     """The rules on every training ``fashion_mnist.py --keep-dir`` saved in ``keep_dir`` (all 70,000 images)."""
-    data = load_dataset("fashion-mnist", Path("/usr/share/datasets/fashion-mnist"), download=False)
+    data = load_dataset("fashion-mnist", FASHION_DIR, download=False)
     trainings = sorted((t for kept in read_kept_trainings(keep_dir).values() for t in kept), key=lambda t: t["restart"])
     runs, partitions = [], []
     for training in trainings:
@@ -124,7 +124,7 @@ def main() -> int:
         payload = json.loads((RESULTS / f"restart_rules_fashion-{args.subset}.json").read_text())
         save(f"restart_rules_fashion-{args.subset}", payload, summarise(payload))
         return 0
-    data = load_dataset("fashion-mnist", Path("/usr/share/datasets/fashion-mnist"), download=False)
+    data = load_dataset("fashion-mnist", FASHION_DIR, download=False)
     chosen = subset_indices(len(data.images), args.subset)
     images, _ = images_to_uint8_nchw(data.images[chosen])
     labels = data.labels[chosen]

@@ -22,8 +22,7 @@ import itertools
 import json
 import statistics
 
-from common import RESULTS, machine, save, train_scored
-from fashion_mnist import DEBIAN_DIR
+from common import FASHION_DIR, RESULTS, machine, save, train_scored
 from scipy.stats import spearmanr
 
 from mmdc_lib.config import preset
@@ -105,7 +104,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--n-init", type=int, default=3)
-    parser.add_argument("--data-dir", default=DEBIAN_DIR)
+    parser.add_argument("--data-dir", default=str(FASHION_DIR))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--render", action="store_true")
     args = parser.parse_args()

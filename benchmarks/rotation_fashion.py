@@ -13,9 +13,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import machine, run_training, save, summary
+from common import FASHION_DIR, machine, run_training, save, summary
 
-DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 SCHEDULES = ("joint", "none")
 
 
@@ -23,7 +22,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--subset", type=int, default=5000)
-    parser.add_argument("--data-dir", default=DEBIAN_DIR)
+    parser.add_argument("--data-dir", default=str(FASHION_DIR))
     args = parser.parse_args()
     runs: dict[str, list[dict]] = {schedule: [] for schedule in SCHEDULES}
     with tempfile.TemporaryDirectory() as scratch:

@@ -36,11 +36,10 @@ from __future__ import annotations
 import argparse
 import colorsys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from common import machine, parse_setting, save
+from common import FASHION_DIR, machine, parse_setting, save
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.datasets import load_sample_images
 
@@ -49,7 +48,6 @@ from mmdc_lib.data import load_dataset, load_digits_images
 from mmdc_lib.metrics import evaluate_clustering
 from mmdc_lib.targets import mixture_means, nearest_mean
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 def pick(labels: np.ndarray, classes: list[int], per_class: int | None, seed: int = 0) -> np.ndarray:
@@ -86,7 +84,7 @@ def photo_patches(side: int = 24, per_photo: int = 200) -> tuple[np.ndarray, np.
 
 
 def fashion_set(names: list[str], per_class: int):
-    data = load_dataset("fashion-mnist", FASHION, download=False)
+    data = load_dataset("fashion-mnist", FASHION_DIR, download=False)
     chosen = pick(data.labels, [data.class_names.index(n) for n in names], per_class)
     return data.images[chosen], relabel(data.labels[chosen])
 
@@ -135,9 +133,9 @@ def main() -> int:
     ensemble = settings.get("combine") == "ensemble"
     rows, skipped = [], []
     for name in args.sets:
-        if name.startswith("fashion") and not FASHION.is_dir():
+        if name.startswith("fashion") and not FASHION_DIR.is_dir():
             skipped.append(name)
-            print(f"{name}: skipped: Fashion-MNIST is not in {FASHION} (apt-get install dataset-fashion-mnist)")
+            print(f"{name}: skipped: Fashion-MNIST is not in {FASHION_DIR} (apt-get install dataset-fashion-mnist)")
             continue
         images, labels = SETS[name]()
         k = len(np.unique(labels))

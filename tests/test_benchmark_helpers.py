@@ -252,3 +252,16 @@ def test_restart_labels_refuses_random_means_it_cannot_rebuild():
     model = MMDC(n_clusters=2, embedding_dim=3, epochs=1, n_init=2, combine="ensemble", device="cpu").fit(images)
     with pytest.raises(ValueError, match=r"restart_labels needs one-hot means \(d == k\), got means='auto', d=3"):
         restart_labels(model)
+
+
+def test_fashion_benchmarks_read_debian_files_under_the_system_datasets_root(monkeypatch):
+    import importlib
+
+    import common
+
+    monkeypatch.setenv("MMDC_SYSTEM_DATASETS", "/elsewhere/datasets")
+    assert importlib.reload(common).FASHION_DIR == Path("/elsewhere/datasets/fashion-mnist")
+    monkeypatch.delenv("MMDC_SYSTEM_DATASETS")
+    assert importlib.reload(common).FASHION_DIR == Path("/usr/share/datasets/fashion-mnist")
+    monkeypatch.undo()  # the environment as it was, and the module read from it again
+    importlib.reload(common)

@@ -89,7 +89,7 @@ def preset_line(payload: dict) -> list[str]:
         return ["Preset as at the commit named below (15 epochs, lr x0.1 at 12, no warm-up; its settings were not saved).", ""]
     c = payload["preset"]
     return [f"Preset settings: {c['epochs']} epochs, the first {c['warmup_epochs']} of the rotation task alone, lr {c['lr']} "
-            f"x{c['lr_gamma']} at {c['lr_milestones']}, batch {c['batch_size']}, input {c['input_size']} px."
+            f"x{c['lr_gamma']} after epoch{'s' * (len(c['lr_milestones']) > 1)} {', '.join(map(str, c['lr_milestones']))}, batch {c['batch_size']}, input {c['input_size']} px."
             + (f" A study: {', '.join(payload['study_settings'])} changed from the preset." if payload.get("study_settings") else ""), ""]
 
 

@@ -265,3 +265,13 @@ def test_fashion_benchmarks_read_debian_files_under_the_system_datasets_root(mon
     assert importlib.reload(common).FASHION_DIR == Path("/usr/share/datasets/fashion-mnist")
     monkeypatch.undo()  # the environment as it was, and the module read from it again
     importlib.reload(common)
+
+
+@pytest.mark.parametrize("milestones,text", [((6,), "x0.1 after epoch 6,"), ([6], "x0.1 after epoch 6,"),
+                                             ([6, 12], "x0.1 after epochs 6, 12,")])
+def test_the_fashion_preset_line_names_the_lr_milestones_alike_when_saved_as_list_or_tuple(milestones, text):
+    from fashion_mnist import preset_line
+
+    settings = {"epochs": 15, "warmup_epochs": 0, "lr": 0.05, "lr_gamma": 0.1, "lr_milestones": milestones,
+                "batch_size": 64, "input_size": 20}
+    assert text in preset_line({"preset": settings})[0]

@@ -37,7 +37,6 @@ from mmdc_lib.metrics import evaluate_clustering
 from mmdc_lib.step import resolve_device
 
 
-
 def setting_text(value) -> str:
     """A setting's value in a file name: numbers as %g, tuples joined by '-'."""
     if isinstance(value, tuple):

@@ -21,7 +21,6 @@ from mmdc_lib.data import load_dataset
 from mmdc_lib.metrics import evaluate_clustering
 
 
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, nargs="+", default=[8, 15])

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 from common import RESULTS, machine
-from small_sets import SETS
+from small_sets import ORIGINAL_SETS, SETS
 from sklearn.cluster import KMeans
 
 from mmdc_lib import MMDC
@@ -41,7 +41,7 @@ def fit(images, k: int, seed: int, fraction: float) -> tuple[MMDC, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--sets", nargs="+", default=ORIGINAL_SETS, choices=list(SETS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fractions", type=float, nargs="+", help="study 1: refinement from these fractions")
     parser.add_argument("--restarts", type=int, help="study 2: this many restarts per seed")

@@ -19,7 +19,7 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 SEED_LIMIT = 2**32  # seeds are ints in [0, 2**32), the range numpy and scikit-learn accept
 MEAN_KINDS = ("auto", "onehot", "random", "orthogonal")
 ASSIGNMENTS = ("hungarian", "nearest", "fixed")
-TARGET_COUNTS = ("random", "balanced")
+TARGET_COUNTS = ("random", "balanced")  # how many targets each mixture component gets (MMDCConfig.target_counts)
 NETWORKS = ("small", "vgg", "resnet18")
 
 
@@ -145,9 +145,10 @@ class MMDCConfig:
     # "fixed": no assignment at all, each image keeps the target it drew (a fixed random pairing, chapter 3's exercise).
     assignment: str = "hungarian"
     # How many targets each mixture component gets: "random", each target draws its component (the authors'
-    # utils/gmm.py), so the counts scatter by about sqrt(N/k) around N/k; "balanced" (ours), N/k each (the
-    # first N mod k components one more), in a random order. The per-batch permutation keeps the counts, so
-    # they become the clusters' sizes.
+    # utils/gmm.py), so the counts scatter binomially (sd about sqrt(N/k)) around N/k; "balanced" (ours), N/k
+    # each (the first N mod k components one more), in a random order. The per-batch permutation keeps the
+    # counts: they are the sizes of the targets' partition, which pulls the embeddings (the nearest-mean
+    # clusters read out at the end need not keep them).
     target_counts: str = "random"
 
     @property

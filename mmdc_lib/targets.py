@@ -1,13 +1,15 @@
 """Targets sampled from a Gaussian mixture whose means lie on the unit sphere.
 
 Each image owns one target point. A target picks a mixture component at
-random, adds N(0, sigma^2) noise per dimension and is projected back onto the
-sphere. With sigma = 0 (the authors' default) targets sit exactly on the means.
+random (or, with balanced counts, every component gets N/k targets), adds
+N(0, sigma^2) noise per dimension and is projected back onto the sphere. With
+sigma = 0 (the authors' default) targets sit exactly on the means.
 """
 from __future__ import annotations
 
 import torch
 
+from .config import TARGET_COUNTS
 
 def mixture_means(n_clusters: int, dim: int, kind: str = "auto", generator: torch.Generator | None = None) -> torch.Tensor:
     """The k component means, unit vectors in R^d.
@@ -55,7 +57,7 @@ def sample_targets(
     elif counts == "balanced":
         components = (torch.arange(n_samples) % n_clusters)[torch.randperm(n_samples, generator=generator)]
     else:
-        raise ValueError(f"counts={counts!r} should be 'random' or 'balanced'.")
+        raise ValueError(f"counts={counts!r} should be one of {TARGET_COUNTS}.")
     points = means[components].clone()
     if sigma > 0:
         points += sigma * torch.randn(points.shape, generator=generator)

@@ -101,6 +101,7 @@ def test_a_finished_run_saved_before_a_setting_existed_counts_as_finished(tmp_pa
     config = preset("digits").validate()
     saved = config.to_dict()
     del saved["assignment"]  # a config.json written before assignment= existed
+    del saved["target_counts"]  # ... and before target_counts=
     del saved["augment"]["aspect_ratio"]  # ... and before aspect_ratio= (a tuple: saved as a list)
     (tmp_path / "config.json").write_text(json.dumps(saved))
     (tmp_path / "metrics.json").write_text(json.dumps({"epochs": config.epochs, "subset": None, "data_dir": "data", "acc": 0.9}))

@@ -73,5 +73,5 @@ def test_balanced_counts_give_every_component_its_share_in_a_seeded_random_order
 
 
 def test_unknown_target_counts_are_named():
-    with pytest.raises(ValueError, match="counts='equal' should be 'random' or 'balanced'"):
+    with pytest.raises(ValueError, match=r"counts='equal' should be one of \('random', 'balanced'\)"):
         sample_targets(10, mixture_means(2, 2), 0.0, counts="equal")

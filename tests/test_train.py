@@ -240,6 +240,7 @@ def test_a_checkpoint_written_before_a_setting_existed_still_resumes(tmp_path):
     Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit()
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     del state["config"]["assignment"]  # as written before assignment= existed
+    del state["config"]["target_counts"]  # ... and before target_counts=
     torch.save(state, tmp_path / "checkpoint.pt")
     config.epochs = 3
     resumed = Trainer(config, images, device="cpu", out_dir=tmp_path, progress=False).fit(resume=True)
@@ -349,3 +350,20 @@ def test_each_process_gets_the_views_of_its_own_shard_of_every_batch(monkeypatch
             expected = apply_view(alone.repeat(copies, 1, 1, 1), config.input_size, config.augment,
                                   slice_params(params, copies * low, copies * high))
             assert torch.equal(shard_images, alone) and torch.equal(views, expected)
+
+
+@pytest.mark.parametrize("counts", ["random", "balanced"])
+def test_the_trainer_draws_its_targets_components_as_target_counts_says(counts):
+    digits = load_digits_images()
+    images, _ = images_to_uint8_nchw(digits.images[:103])
+    config = preset("digits")  # one-hot means: drawing them takes nothing from the trainer's generator
+    config.target_counts = counts
+    trainer = Trainer(config, images, device="cpu", progress=False)
+    components = nearest_mean(trainer.targets, trainer.means)
+    generator = torch.Generator().manual_seed(config.seed)
+    if counts == "balanced":
+        expected = (torch.arange(103) % 10)[torch.randperm(103, generator=generator)]
+        assert torch.bincount(components).tolist() == [11, 11, 11, 10, 10, 10, 10, 10, 10, 10]
+    else:  # the authors' draw, exactly as before the setting existed: old seeds' runs are unchanged
+        expected = torch.randint(10, (103,), generator=generator)
+    assert torch.equal(components, expected)

@@ -11,6 +11,7 @@ import torch
 
 from .config import TARGET_COUNTS
 
+
 def mixture_means(n_clusters: int, dim: int, kind: str = "auto", generator: torch.Generator | None = None) -> torch.Tensor:
     """The k component means, unit vectors in R^d.
 

@@ -165,9 +165,11 @@ def timed_epoch(trainer: Trainer) -> float:
     return time.perf_counter() - start
 
 
-def save(name: str, payload: dict, lines: list[str]) -> None:
+def save(name: str, payload: dict, lines: list[str], quiet: bool = False) -> None:
+    """Write results/<name>.json and .md; print the .md's lines unless ``quiet`` (a partial save)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2))
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    if not quiet:
+        print("\n".join(lines))
     print(f"saved {RESULTS / name}.json and .md")

@@ -23,7 +23,10 @@ scaled to 0..1, all in the same run. Bar (issue 13): MMDC's mean ACC >= k-means'
 average.
 
 Usage: python benchmarks/small_sets.py [--seeds 0 1 2] [--sets NAME ...] [--mmdc KEY=VALUE ...] [--tag NAME]
-       [--native-size-crop CROP]
+       [--native-size-crop CROP] [--resume]
+
+The files are saved after every set (marked UNFINISHED until the last): a run stopped midway keeps its finished
+sets, and the same command with ``--resume`` runs only the sets left (it refuses a file of other seeds or settings).
 
 ``--mmdc`` changes the estimator's settings for a study (e.g. ``--mmdc embedding_dim=16 means=orthogonal``); the
 figures are then saved as ``results/small_sets_<settings>.*``, never over the defaults' file. With
@@ -37,12 +40,13 @@ from __future__ import annotations
 
 import argparse
 import colorsys
+import json
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import FASHION_DIR, machine, parse_setting, save
+from common import FASHION_DIR, RESULTS, machine, parse_setting, save
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.datasets import load_sample_images
 
@@ -136,64 +140,73 @@ def summary(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
-    parser.add_argument("--mmdc", nargs="+", default=[], metavar="KEY=VALUE", help="estimator settings other than the defaults")
-    parser.add_argument("--tag", default="", help="suffix of the results' file name")
-    parser.add_argument("--native-size-crop", type=float, default=None, metavar="CROP",
-                        help="a study: the clean view's centre crop for images kept at their own size (default: the library's)")
-    args = parser.parse_args()
-    if args.native_size_crop is not None:
-        estimator.NATIVE_SIZE_EVAL_CROP = args.native_size_crop
-    settings = dict(parse_setting(item) for item in args.mmdc)
+def result_name(settings: dict, tag: str, native_size_crop: float | None, sets: list[str]) -> str:
+    """The results' file name: the settings changed, the tag, the clean-view crop, and "_some-sets" for a partial
+    run without a tag (it never replaces the file of all sets)."""
+    name = "small_sets" + "".join(f"_{k}-{v}" for k, v in settings.items()) + (f"_{tag}" if tag else "")
+    if native_size_crop is not None:
+        name += f"_native-crop-{native_size_crop:g}"
+    if sets != list(SETS) and not tag:
+        name += "_some-sets"
+    return name
+
+
+def resumable_rows(payload: dict, seeds: list[int], settings: dict, native_size_crop: float) -> list[dict]:
+    """The finished sets of an earlier run of the same study (``--resume``): its rows, or a ValueError naming what
+    differs (seeds, settings or the clean-view crop), so that one table never mixes two studies."""
+    earlier = {"seeds": payload.get("seeds"), "settings": payload.get("settings"), "native_size_crop": payload.get("native_size_crop")}
+    now = {"seeds": seeds, "settings": settings, "native_size_crop": native_size_crop}
+    differ = [key for key in now if earlier[key] != now[key]]
+    if differ:
+        raise ValueError("--resume: the saved run differs in " + ", ".join(f"{key} ({earlier[key]!r}, now {now[key]!r})" for key in differ))
+    return payload["rows"]
+
+
+def fit_set(name: str, seeds: list[int], settings: dict, ensemble: bool) -> dict:
+    """MMDC for each seed, k-means (same seeds) and Ward on one set: its row of the table."""
+    images, labels = SETS[name]()
+    k = len(np.unique(labels))
+    pixels = images.reshape(len(images), -1) / 255
+    kmeans = [evaluate_clustering(labels, KMeans(k, n_init=10, random_state=s).fit_predict(pixels)) for s in seeds]
+    ward = evaluate_clustering(labels, AgglomerativeClustering(k, linkage="ward").fit_predict(pixels))
+    mmdc, seconds, fits, restarts, kept_acc, single_acc = [], [], [], [], [], []
+    for seed in seeds:
+        start = time.perf_counter()
+        model = MMDC(n_clusters=k, seed=seed, **settings).fit(images)
+        seconds.append(time.perf_counter() - start)
+        mmdc.append(evaluate_clustering(labels, model.labels_))
+        fits.append(model.fit_score_)
+        restarts.append(model.restarts_)
+        if ensemble:  # the same trainings under the defaults' rule, and one training's mean
+            singles = [evaluate_clustering(labels, part).acc for part in restart_labels(model)]
+            kept = estimator.kept_restart([r["fit_score"] for r in model.restarts_],
+                                          [r["cluster_sizes"] for r in model.restarts_])
+            kept_acc.append(singles[kept])
+            single_acc.append(float(np.mean(singles)))
+    row = {"set": name, "k": k, "n_images": len(images), "shape": list(images.shape[1:]),
+           "mmdc_acc": [s.acc for s in mmdc], "mmdc_nmi": [s.nmi for s in mmdc], "mmdc_ari": [s.ari for s in mmdc],
+           "mmdc_fit": fits, "mmdc_restarts": restarts,
+           "kmeans_acc": [s.acc for s in kmeans], "kmeans_nmi": [s.nmi for s in kmeans], "ward_acc": ward.acc,
+           "ward_nmi": ward.nmi, "seconds_per_fit": float(np.mean(seconds)), "finished_at": time.strftime("%Y-%m-%d %H:%M")}
+    if ensemble:
+        row.update(best_rule_acc=kept_acc, one_training_acc=single_acc)
+    print(f"{name:<22} k={k:<2} n={len(images):<5} MMDC {summary(row['mmdc_acc'])} (min {min(row['mmdc_acc']):.3f}) | "
+          + (f"defaults' rule {summary(kept_acc)} | one training {summary(single_acc)} | " if ensemble else "")
+          + f"k-means {summary(row['kmeans_acc'])} | Ward {ward.acc:.3f} | {row['seconds_per_fit']:.0f} s a fit", flush=True)
+    return row
+
+
+def report(rows: list[dict], seeds: list[int], settings: dict, native_size_crop: float | None, skipped: list[str],
+           unfinished: list[str]) -> list[str]:
+    """The table and its verdicts, as the results' .md file holds them."""
     ensemble = settings.get("combine") == "ensemble"
-    if ensemble and (settings.get("means", "auto") not in ("auto", "onehot") or settings.get("embedding_dim") is not None):
-        raise SystemExit("combine=ensemble scores each restart by its nearest one-hot mean: leave means and embedding_dim at their defaults")
-    rows, skipped = [], []
-    for name in args.sets:
-        if "fashion" in name and not FASHION_DIR.is_dir():
-            skipped.append(name)
-            print(f"{name}: skipped: Fashion-MNIST is not in {FASHION_DIR} (apt-get install dataset-fashion-mnist)")
-            continue
-        images, labels = SETS[name]()
-        k = len(np.unique(labels))
-        pixels = images.reshape(len(images), -1) / 255
-        kmeans = [evaluate_clustering(labels, KMeans(k, n_init=10, random_state=s).fit_predict(pixels)) for s in args.seeds]
-        ward = evaluate_clustering(labels, AgglomerativeClustering(k, linkage="ward").fit_predict(pixels))
-        mmdc, seconds, fits, restarts, kept_acc, single_acc = [], [], [], [], [], []
-        for seed in args.seeds:
-            start = time.perf_counter()
-            model = MMDC(n_clusters=k, seed=seed, **settings).fit(images)
-            seconds.append(time.perf_counter() - start)
-            mmdc.append(evaluate_clustering(labels, model.labels_))
-            fits.append(model.fit_score_)
-            restarts.append(model.restarts_)
-            if ensemble:  # the same trainings under the defaults' rule, and one training's mean
-                singles = [evaluate_clustering(labels, part).acc for part in restart_labels(model)]
-                kept = estimator.kept_restart([r["fit_score"] for r in model.restarts_],
-                                              [r["cluster_sizes"] for r in model.restarts_])
-                kept_acc.append(singles[kept])
-                single_acc.append(float(np.mean(singles)))
-        row = {"set": name, "k": k, "n_images": len(images), "shape": list(images.shape[1:]),
-               "mmdc_acc": [s.acc for s in mmdc], "mmdc_nmi": [s.nmi for s in mmdc], "mmdc_ari": [s.ari for s in mmdc],
-               "mmdc_fit": fits, "mmdc_restarts": restarts,
-               "kmeans_acc": [s.acc for s in kmeans], "kmeans_nmi": [s.nmi for s in kmeans], "ward_acc": ward.acc,
-               "ward_nmi": ward.nmi, "seconds_per_fit": float(np.mean(seconds))}
-        if ensemble:
-            row.update(best_rule_acc=kept_acc, one_training_acc=single_acc)
-        rows.append(row)
-        print(f"{name:<22} k={k:<2} n={len(images):<5} MMDC {summary(row['mmdc_acc'])} (min {min(row['mmdc_acc']):.3f}) | "
-              + (f"defaults' rule {summary(kept_acc)} | one training {summary(single_acc)} | " if ensemble else "")
-              + f"k-means {summary(row['kmeans_acc'])} | Ward {ward.acc:.3f} | {row['seconds_per_fit']:.0f} s a fit", flush=True)
     gaps = [np.mean(r["mmdc_acc"]) - np.mean(r["kmeans_acc"]) for r in rows]
     behind = [r["set"] for r, gap in zip(rows, gaps) if gap < 0]
     what = f"MMDC({', '.join(f'{k}={v!r}' for k, v in settings.items())})" if settings else "MMDC() defaults"
-    if args.native_size_crop is not None:
-        what += f", clean view of native-size images cropped to {args.native_size_crop:g}"
+    if native_size_crop is not None:
+        what += f", clean view of native-size images cropped to {native_size_crop:g}"
     lines = [f"# {what} on small sets, against k-means and Ward on pixels", "",
-             f"ACC mean ± std over seeds {args.seeds} (NMI beside it); k-means n_init=10 with the same seeds; Ward is deterministic.", "",
+             f"ACC mean ± std over seeds {seeds} (NMI beside it); k-means n_init=10 with the same seeds; Ward is deterministic.", "",
              "| set | k | images | shape | MMDC ACC | MMDC min | MMDC NMI | k-means ACC | k-means NMI | Ward ACC | s a fit |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -202,7 +215,7 @@ def main() -> int:
                      f"| {np.mean(r['kmeans_nmi']):.3f} | {r['ward_acc']:.3f} | {r['seconds_per_fit']:.0f} |")
     met = rows and not behind and np.mean(gaps) > 0
     # fits where the balance rule kept another restart than the lowest fit score (MMDC.restarts_)
-    overruled = [f"{r['set']} (seed {seed})" for r in rows for seed, runs in zip(args.seeds, r["mmdc_restarts"])
+    overruled = [f"{r['set']} (seed {seed})" for r in rows for seed, runs in zip(seeds, r["mmdc_restarts"])
                  if not min(runs, key=lambda run: run["fit_score"])["kept"]]
     if ensemble:
         lines += ["", "The same trainings under the defaults' rule (the restart `combine=\"best\"` keeps, what `MMDC()` "
@@ -220,17 +233,55 @@ def main() -> int:
     lines += ["", f"Mean ACC gap MMDC - k-means over {len(rows)} sets: {np.mean(gaps):+.3f}; "
                   f"sets where MMDC is behind k-means: {', '.join(behind) or 'none'}.",
               f"Restarts: the lowest fit score was unbalanced (a cluster under half of n/k images) and another restart "
-              f"kept in {len(overruled)} of {len(rows) * len(args.seeds)} fits" + (f": {', '.join(overruled)}." if overruled else "."),
+              f"kept in {len(overruled)} of {len(rows) * len(seeds)} fits" + (f": {', '.join(overruled)}." if overruled else "."),
               f"Bar (MMDC >= k-means on every set, ahead on average): {'MET' if met else 'NOT MET'}."
-              + (f" Skipped (no Fashion-MNIST): {', '.join(skipped)}." if skipped else ""),
-              f"Machine: {machine()}"]
-    print("\n".join(lines[-(6 if ensemble else 4):]))
-    name = "small_sets" + "".join(f"_{k}-{v}" for k, v in settings.items()) + (f"_{args.tag}" if args.tag else "")
+              + (f" Skipped (no Fashion-MNIST): {', '.join(skipped)}." if skipped else "")]
+    if unfinished:
+        lines.append(f"UNFINISHED: {len(unfinished)} set(s) not run yet ({', '.join(unfinished)}); "
+                     "`--resume` with the same arguments runs them.")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--mmdc", nargs="+", default=[], metavar="KEY=VALUE", help="estimator settings other than the defaults")
+    parser.add_argument("--tag", default="", help="suffix of the results' file name")
+    parser.add_argument("--native-size-crop", type=float, default=None, metavar="CROP",
+                        help="a study: the clean view's centre crop for images kept at their own size (default: the library's)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the sets an earlier run of the same arguments finished (the file is saved after each set)")
+    args = parser.parse_args()
     if args.native_size_crop is not None:
-        name += f"_native-crop-{args.native_size_crop:g}"
-    if args.sets != list(SETS) and not args.tag:
-        name += "_some-sets"  # a partial run never replaces the file of all sets
-    save(name, {"machine": machine(), "seeds": args.seeds, "settings": settings, "native_size_crop": estimator.NATIVE_SIZE_EVAL_CROP, "rows": rows, "skipped": skipped}, lines)
+        estimator.NATIVE_SIZE_EVAL_CROP = args.native_size_crop
+    settings = dict(parse_setting(item) for item in args.mmdc)
+    ensemble = settings.get("combine") == "ensemble"
+    if ensemble and (settings.get("means", "auto") not in ("auto", "onehot") or settings.get("embedding_dim") is not None):
+        raise SystemExit("combine=ensemble scores each restart by its nearest one-hot mean: leave means and embedding_dim at their defaults")
+    name = result_name(settings, args.tag, args.native_size_crop, args.sets)
+    done: dict[str, dict] = {}
+    if args.resume and (RESULTS / f"{name}.json").is_file():
+        try:
+            rows = resumable_rows(json.loads((RESULTS / f"{name}.json").read_text()), args.seeds, settings, estimator.NATIVE_SIZE_EVAL_CROP)
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
+        done = {row["set"]: row for row in rows if row["set"] in args.sets}
+        print(f"resuming {RESULTS / name}.json: kept {', '.join(done) or 'no set'}")
+    skipped = [s for s in args.sets if "fashion" in s and not FASHION_DIR.is_dir()]
+    for set_name in skipped:
+        print(f"{set_name}: skipped: Fashion-MNIST is not in {FASHION_DIR} (apt-get install dataset-fashion-mnist)")
+    to_run = [s for s in args.sets if s not in skipped]
+    if not to_run:
+        raise SystemExit("small_sets.py: no set to run (every set asked for needs Fashion-MNIST)")
+    rows = []
+    for position, set_name in enumerate(to_run):
+        rows.append(done[set_name] if set_name in done else fit_set(set_name, args.seeds, settings, ensemble))
+        unfinished = to_run[position + 1:]
+        lines = report(rows, args.seeds, settings, args.native_size_crop, skipped, unfinished) + [f"Machine: {machine()}"]
+        # saved after every set: a run stopped midway keeps its finished sets (--resume goes on from them)
+        save(name, {"machine": machine(), "seeds": args.seeds, "settings": settings, "native_size_crop": estimator.NATIVE_SIZE_EVAL_CROP,
+                    "rows": rows, "skipped": skipped, "unfinished": unfinished}, lines, quiet=bool(unfinished))
     return 0
 
 

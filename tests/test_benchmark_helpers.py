@@ -265,3 +265,56 @@ def test_fashion_benchmarks_read_debian_files_under_the_system_datasets_root(roo
     read = subprocess.run([sys.executable, "-c", "import common; print(common.FASHION_DIR)"], cwd=benchmarks, env=env,
                           capture_output=True, text=True, check=True)
     assert read.stdout.strip() == expected
+
+
+def _fake_row(name: str) -> dict:
+    return {"set": name, "k": 2, "n_images": 10, "shape": [8, 8, 1], "mmdc_acc": [0.9], "mmdc_nmi": [0.5], "mmdc_ari": [0.4],
+            "mmdc_fit": [0.1], "mmdc_restarts": [[{"fit_score": 0.1, "kept": True}]], "kmeans_acc": [0.8],
+            "kmeans_nmi": [0.4], "ward_acc": 0.7, "ward_nmi": 0.3, "seconds_per_fit": 1.0}
+
+
+def test_small_sets_saves_after_each_set_and_resume_runs_only_the_sets_left(tmp_path, monkeypatch):
+    import json
+
+    import common
+    import small_sets
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    monkeypatch.setattr(small_sets, "RESULTS", tmp_path)
+    fitted = []
+
+    def interrupted_on_the_second(name, seeds, settings, ensemble):
+        if fitted:
+            raise KeyboardInterrupt
+        fitted.append(name)
+        return _fake_row(name)
+
+    argv = ["small_sets.py", "--seeds", "0", "--sets", "digits 0/1", "digits 3/5/8", "--tag", "t"]
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(small_sets, "fit_set", interrupted_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        small_sets.main()
+    saved = json.loads((tmp_path / "small_sets_t.json").read_text())
+    assert [row["set"] for row in saved["rows"]] == ["digits 0/1"] and saved["unfinished"] == ["digits 3/5/8"]
+    assert "UNFINISHED: 1 set(s) not run yet (digits 3/5/8)" in (tmp_path / "small_sets_t.md").read_text()
+
+    fitted.clear()
+    monkeypatch.setattr(small_sets, "fit_set", lambda name, *rest: fitted.append(name) or _fake_row(name))
+    monkeypatch.setattr(sys, "argv", argv + ["--resume"])
+    assert small_sets.main() == 0
+    assert fitted == ["digits 3/5/8"]  # the finished set is kept, not refitted
+    saved = json.loads((tmp_path / "small_sets_t.json").read_text())
+    assert [row["set"] for row in saved["rows"]] == ["digits 0/1", "digits 3/5/8"] and saved["unfinished"] == []
+    assert "UNFINISHED" not in (tmp_path / "small_sets_t.md").read_text()
+
+    monkeypatch.setattr(sys, "argv", argv[:2] + ["1"] + argv[3:] + ["--resume"])  # other seeds: another study
+    with pytest.raises(SystemExit, match=r"--resume: the saved run differs in seeds \(\[0\], now \[1\]\)"):
+        small_sets.main()
+
+
+def test_small_sets_partial_runs_without_a_tag_never_take_the_name_of_the_full_table():
+    from small_sets import SETS, result_name
+
+    assert result_name({}, "", None, list(SETS)) == "small_sets"
+    assert result_name({}, "", None, ["digits 0/1"]) == "small_sets_some-sets"
+    assert result_name({"combine": "ensemble"}, "x", 0.9, ["digits 0/1"]) == "small_sets_combine-ensemble_x_native-crop-0.9"

@@ -142,11 +142,11 @@ def summary(values: list[float]) -> str:
 
 def result_name(settings: dict, tag: str, native_size_crop: float | None, sets: list[str]) -> str:
     """The results' file name: the settings changed, the tag, the clean-view crop, and "_some-sets" for a partial
-    run without a tag (it never replaces the file of all sets)."""
+    run without a tag (it never replaces the file of all sets; every set in another order is the full table)."""
     name = "small_sets" + "".join(f"_{k}-{v}" for k, v in settings.items()) + (f"_{tag}" if tag else "")
     if native_size_crop is not None:
         name += f"_native-crop-{native_size_crop:g}"
-    if sets != list(SETS) and not tag:
+    if sorted(sets) != sorted(SETS) and not tag:
         name += "_some-sets"
     return name
 
@@ -200,6 +200,7 @@ def report(rows: list[dict], seeds: list[int], settings: dict, native_size_crop:
            unfinished: list[str]) -> list[str]:
     """The table and its verdicts, as the results' .md file holds them."""
     ensemble = settings.get("combine") == "ensemble"
+    rows = sorted(rows, key=lambda row: list(SETS).index(row["set"]))  # the table's order whatever the run's
     gaps = [np.mean(r["mmdc_acc"]) - np.mean(r["kmeans_acc"]) for r in rows]
     behind = [r["set"] for r, gap in zip(rows, gaps) if gap < 0]
     what = f"MMDC({', '.join(f'{k}={v!r}' for k, v in settings.items())})" if settings else "MMDC() defaults"

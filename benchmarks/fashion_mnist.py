@@ -5,8 +5,9 @@ Bar (issue 13): mean ACC >= 0.70 over 3 seeds, each run within 30 minutes on a 2
 DCCS's 0.756). Published from-scratch results (ACC): k-means 0.47, DEC 0.52, VaDE 0.58, N2D 0.67, DCCS 0.756.
 The preset was chosen on a 10,000-image subset of these same images, looking at ACC (see config.py).
 
-A run is what ``MMDC(n_clusters=10, epochs=15, refine_epoch=None, n_init=N, seed=S).fit(images)`` does (its
-resolved settings are the preset's; tests/test_estimator.py checks it): N restarts of the preset with the seeds
+A run is what ``MMDC(n_clusters=10, epochs=15, refine_epoch=None, n_init=N, seed=S,
+augmentation=preset("fashion-mnist").augment).fit(images)`` does (the preset's augmentation: without it the estimator
+adds brightness/contrast jitter, its grayscale default since 2026-12-01; its resolved settings are the preset's; tests/test_estimator.py checks it): N restarts of the preset with the seeds
 ``restart_seeds(S, N)``, keeping the lowest fit score among the balanced ones (``kept_restart``). It is spelt
 out here with the library's ``Trainer`` so that every restart's ACC can be reported too (labels only to score).
 ``--n-init 1`` (the default) is the preset alone, as ``python -m mmdc_lib train --dataset fashion-mnist`` trains

@@ -66,7 +66,13 @@ def test_colour_images_uint8_nhwc_are_accepted():
     images = np.random.default_rng(0).integers(0, 256, (40, 12, 12, 3), dtype=np.uint8)
     model = MMDC(n_clusters=3, **FAST).fit(images)
     assert model.labels_.shape == (40,)
-    assert model.config_.augment.color_jitter is not None  # "auto" picked the colour augmentation
+    assert model.config_.augment.color_jitter[2] > 0 and model.config_.augment.grayscale_p > 0  # "auto": the colour one
+
+
+def test_grayscale_images_get_brightness_and_contrast_jitter_only():
+    # so that clusters follow shapes, not how dark the images are (mmdc_lib/estimator.py, AUGMENTATIONS)
+    config = MMDC(n_clusters=2)._resolve_config(torch.zeros((10, 1, 12, 12), dtype=torch.uint8), seed=0)
+    assert config.augment.color_jitter == (0.4, 0.4, 0.0, 0.0) and config.augment.grayscale_p == 0
 
 
 @pytest.mark.parametrize("rotation", ["alternating", "none"])
@@ -95,6 +101,7 @@ def test_a_warmup_places_the_lr_cut_and_the_refinement_in_the_clustering_epochs_
 
     moved = with_warmup(preset("fashion-mnist"), 5)
     assert (moved.epochs, moved.lr_milestones, moved.warmup_epochs) == (20, (17,), 5)
+    moved.augment.color_jitter = (0.4, 0.4, 0.0, 0.0)  # the estimator's grayscale jitter, not in the preset
     assert MMDC(n_clusters=10, epochs=20, warmup_epochs=5, refine_epoch=None)._resolve_config(
         images, seed=0).to_dict() == moved.validate().to_dict()
 
@@ -445,15 +452,17 @@ def test_a_model_whose_device_is_missing_here_predicts_on_the_cpu_with_a_warning
 
 
 def test_the_estimator_with_fifteen_epochs_and_no_refinement_trains_the_fashion_mnist_preset():
-    # benchmarks/fashion_mnist.py spells out MMDC(epochs=15, refine_epoch=None, n_init=N) with the preset
+    # benchmarks/fashion_mnist.py spells out MMDC(epochs=15, refine_epoch=None, n_init=N, augmentation=<the preset's>)
     from mmdc_lib.config import preset
 
     images = torch.zeros((70, 1, 28, 28), dtype=torch.uint8)
-    resolved = MMDC(n_clusters=10, epochs=15, refine_epoch=None)._resolve_config(images, seed=5)
+    augment = preset("fashion-mnist").augment  # no brightness/contrast jitter, unlike the estimator's grayscale default
+    resolved = MMDC(n_clusters=10, epochs=15, refine_epoch=None, augmentation=augment)._resolve_config(images, seed=5)
     expected = preset("fashion-mnist")
     expected.seed = 5
     assert resolved.to_dict() == expected.validate().to_dict()
     # and its --set epochs=8 --set 'lr_milestones=[6]' --combine ensemble runs are MMDC(epochs=8, ...) resolved
-    short = MMDC(n_clusters=10, epochs=8, refine_epoch=None, combine="ensemble")._resolve_config(images, seed=5)
+    short = MMDC(n_clusters=10, epochs=8, refine_epoch=None, combine="ensemble",
+                 augmentation=augment)._resolve_config(images, seed=5)
     expected.epochs, expected.lr_milestones = 8, (6,)
     assert short.to_dict() == expected.validate().to_dict()

@@ -72,7 +72,7 @@ def test_colour_images_uint8_nhwc_are_accepted():
 def test_grayscale_images_get_brightness_and_contrast_jitter_only():
     # so that clusters follow shapes, not how dark the images are (mmdc_lib/estimator.py, AUGMENTATIONS)
     config = MMDC(n_clusters=2)._resolve_config(torch.zeros((10, 1, 12, 12), dtype=torch.uint8), seed=0)
-    assert config.augment.color_jitter == (0.4, 0.4, 0.0, 0.0) and config.augment.grayscale_p == 0
+    assert config.augment.color_jitter == (0.2, 0.2, 0.0, 0.0) and config.augment.grayscale_p == 0
 
 
 @pytest.mark.parametrize("rotation", ["alternating", "none"])
@@ -101,7 +101,7 @@ def test_a_warmup_places_the_lr_cut_and_the_refinement_in_the_clustering_epochs_
 
     moved = with_warmup(preset("fashion-mnist"), 5)
     assert (moved.epochs, moved.lr_milestones, moved.warmup_epochs) == (20, (17,), 5)
-    moved.augment.color_jitter = (0.4, 0.4, 0.0, 0.0)  # the estimator's grayscale jitter, not in the preset
+    moved.augment.color_jitter = (0.2, 0.2, 0.0, 0.0)  # the estimator's grayscale jitter, not in the preset
     assert MMDC(n_clusters=10, epochs=20, warmup_epochs=5, refine_epoch=None)._resolve_config(
         images, seed=0).to_dict() == moved.validate().to_dict()
 

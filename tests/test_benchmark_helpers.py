@@ -318,3 +318,17 @@ def test_small_sets_partial_runs_without_a_tag_never_take_the_name_of_the_full_t
     assert result_name({}, "", None, list(SETS)) == "small_sets"
     assert result_name({}, "", None, ["digits 0/1"]) == "small_sets_some-sets"
     assert result_name({"combine": "ensemble"}, "x", 0.9, ["digits 0/1"]) == "small_sets_combine-ensemble_x_native-crop-0.9"
+
+
+@pytest.mark.parametrize("side", [8, 28])
+def test_jitter_screen_at_the_default_strength_trains_what_mmdc_defaults_train(side):
+    from jitter_screen import grayscale_augmentation
+
+    from mmdc_lib import MMDC
+    from mmdc_lib.estimator import GRAYSCALE_JITTER
+
+    images = torch.zeros((50, 1, side, side), dtype=torch.uint8)
+    defaults = MMDC(n_clusters=2)._resolve_config(images, seed=0)
+    screened = MMDC(n_clusters=2, augmentation=grayscale_augmentation(GRAYSCALE_JITTER, side))._resolve_config(images, seed=0)
+    assert screened.to_dict() == defaults.to_dict()
+    assert grayscale_augmentation(None, side).color_jitter is None

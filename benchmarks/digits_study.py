@@ -54,6 +54,8 @@ VARIANTS = {
     "no augmentation": {"augment": AugmentConfig()},
     # The targets' counts: each draws its component (the authors'; N/k ± sqrt(N/k)) or exactly N/k each.
     "balanced targets": {"target_counts": "balanced"},
+    # MMDC()'s grayscale jitter (estimator.GRAYSCALE_JITTER, 2026-12-01): brightness and contrast by 0.2.
+    "jitter 0.2": {"augment.color_jitter": (0.2, 0.2, 0.0, 0.0)},
 }
 
 CHAPTER_5 = ["preset", "no rotation", "alternating (authors')", "sigma 0.2", "refine from 60", "no augmentation"]

@@ -16,6 +16,7 @@ Usage: python benchmarks/jitter_screen.py --set "digits 0/1" --jitter none 0.2 0
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
@@ -26,20 +27,23 @@ from small_sets import SETS, summary
 
 from mmdc_lib import MMDC
 from mmdc_lib.config import AugmentConfig
-from mmdc_lib.estimator import AUGMENTATIONS, INPUT_SIZE_RANGE, NATIVE_SIZE_EVAL_CROP
+from mmdc_lib.estimator import AUGMENTATIONS, NATIVE_SIZE_EVAL_CROP, default_input_size, is_balanced
 from mmdc_lib.metrics import evaluate_clustering
 
 LOG = RESULTS / "jitter_screen.jsonl"
 
 
 def grayscale_augmentation(jitter: float | None, side: int) -> AugmentConfig:
-    """The defaults' "affine" augmentation with brightness and contrast jitter ``jitter`` (None: none), and the
-    clean view the estimator gives images of this side (a centre crop of 0.95 when they are trained at it)."""
-    affine = AUGMENTATIONS["affine"]
-    native = INPUT_SIZE_RANGE[0] <= side <= INPUT_SIZE_RANGE[1]
-    return AugmentConfig(crop_scale=affine.crop_scale, translate=affine.translate, rotation_degrees=affine.rotation_degrees,
-                         color_jitter=None if jitter is None else (jitter, jitter, 0.0, 0.0),
-                         eval_crop=NATIVE_SIZE_EVAL_CROP if native else 1.0)
+    """The defaults' "affine" augmentation with brightness and contrast jitter ``jitter`` (None or 0: none), and
+    the clean view the estimator gives square images of this side (a centre crop of 0.95 when trained at it)."""
+    native = default_input_size(side, side) == side
+    return dataclasses.replace(AUGMENTATIONS["affine"], color_jitter=(jitter, jitter, 0.0, 0.0) if jitter else None,
+                               eval_crop=NATIVE_SIZE_EVAL_CROP if native else 1.0)
+
+
+def latest(records: list[dict]) -> list[dict]:
+    """One record per (set, jitter, seed): the last one recorded (a training run again replaces its earlier one)."""
+    return list({(r["set"], r["jitter"] or None, r["seed"]): r for r in records}.values())
 
 
 def render(records: list[dict]) -> list[str]:
@@ -47,14 +51,13 @@ def render(records: list[dict]) -> list[str]:
              "n_init=1, every other setting the defaults'; ACC per seed (labels only score). A collapse: a cluster "
              "under half of n/k images (the defaults' restart rule drops such a training when another is balanced).", "",
              "| set | jitter | seeds | ACC per seed | ACC | NMI | collapses | s a training | made |", "|---|---|---|---|---|---|---|---|---|"]
-    keys = sorted({(r["set"], r["jitter"] if r["jitter"] is not None else -1.0) for r in records})
+    records = latest(records)
+    keys = sorted({(r["set"], r["jitter"] or 0.0) for r in records})
     for name, jitter in keys:
-        runs = sorted((r for r in records if r["set"] == name and (r["jitter"] if r["jitter"] is not None else -1.0) == jitter),
-                      key=lambda r: r["seed"])
-        k = len(runs[0]["sizes"])
-        collapses = sum(min(r["sizes"]) < 0.5 * sum(r["sizes"]) / k for r in runs)
+        runs = sorted((r for r in records if r["set"] == name and (r["jitter"] or 0.0) == jitter), key=lambda r: r["seed"])
+        collapses = sum(not is_balanced(r["sizes"]) for r in runs)
         made = sorted({f"{r['date']} {r['commit']}" for r in runs})
-        lines.append(f"| {name} | {'none' if jitter < 0 else jitter} | {', '.join(str(r['seed']) for r in runs)} "
+        lines.append(f"| {name} | {jitter or 'none'} | {', '.join(str(r['seed']) for r in runs)} "
                      f"| {', '.join(format(r['acc'], '.3f') for r in runs)} | {summary([r['acc'] for r in runs])} "
                      f"| {np.mean([r['nmi'] for r in runs]):.3f} | {collapses} of {len(runs)} "
                      f"| {np.mean([r['seconds'] for r in runs]):.0f} | {made[0]}" + (f" to {made[-1]}" if len(made) > 1 else "") + " |")
@@ -75,7 +78,7 @@ def main() -> int:
         images, labels = SETS[args.set]()
         k = len(np.unique(labels))
         for text in args.jitter:
-            jitter = None if text == "none" else float(text)
+            jitter = None if text == "none" or float(text) == 0 else float(text)
             for seed in args.seeds:
                 start = time.perf_counter()
                 model = MMDC(n_clusters=k, seed=seed, n_init=1,
@@ -88,6 +91,8 @@ def main() -> int:
                 print(json.dumps(record), flush=True)
                 with LOG.open("a") as log:
                     log.write(json.dumps(record) + "\n")
+    if not LOG.is_file():
+        raise SystemExit(f"jitter_screen.py: no trainings recorded yet ({LOG} is missing); run one with --set")
     records = [json.loads(line) for line in LOG.read_text().splitlines() if line.strip()]
     lines = render(records) + ["", f"Machine of the last render: {machine()}"]
     (RESULTS / "jitter_screen.md").write_text("\n".join(lines) + "\n")

@@ -23,10 +23,11 @@ scaled to 0..1, all in the same run. Bar (issue 13): MMDC's mean ACC >= k-means'
 average.
 
 Usage: python benchmarks/small_sets.py [--seeds 0 1 2] [--sets NAME ...] [--mmdc KEY=VALUE ...] [--tag NAME]
-       [--native-size-crop CROP] [--resume]
+       [--native-size-crop CROP] [--resume | --overwrite]
 
 The files are saved after every set (marked UNFINISHED until the last): a run stopped midway keeps its finished
-sets, and the same command with ``--resume`` runs only the sets left (it refuses a file of other seeds or settings).
+sets, and the same command with ``--resume`` runs only the sets left (it refuses a file of other seeds, settings or
+library defaults). An existing file is replaced only with ``--overwrite``.
 
 ``--mmdc`` changes the estimator's settings for a study (e.g. ``--mmdc embedding_dim=16 means=orthogonal``); the
 figures are then saved as ``results/small_sets_<settings>.*``, never over the defaults' file. With
@@ -151,14 +152,26 @@ def result_name(settings: dict, tag: str, native_size_crop: float | None, sets: 
     return name
 
 
+def library_defaults() -> dict[str, str]:
+    """What decides ``MMDC()``'s defaults besides its code: the estimator's constants, as text (saved with the
+    results, so that ``--resume`` never puts rows of other defaults in one table)."""
+    names = ["TARGET_STEPS", "AUTO_REFINE_FRACTION", "AUTO_RESTARTS", "AUTO_RESTARTS_MAX_IMAGES", "BALANCED_SHARE",
+             "GRAYSCALE_JITTER", "AUGMENTATIONS", "NATIVE_SIZE_EVAL_CROP", "INPUT_SIZE_RANGE"]
+    return {name: repr(getattr(estimator, name)) for name in names}
+
+
 def resumable_rows(payload: dict, seeds: list[int], settings: dict, native_size_crop: float) -> list[dict]:
     """The finished sets of an earlier run of the same study (``--resume``): its rows, or a ValueError naming what
-    differs (seeds, settings or the clean-view crop), so that one table never mixes two studies."""
-    earlier = {"seeds": payload.get("seeds"), "settings": payload.get("settings"), "native_size_crop": payload.get("native_size_crop")}
-    now = {"seeds": seeds, "settings": settings, "native_size_crop": native_size_crop}
+    differs (seeds, settings, the clean-view crop or the library's defaults), so that one table never mixes two
+    studies."""
+    earlier = {key: payload.get(key) for key in ("seeds", "settings", "native_size_crop", "library_defaults")}
+    now = json.loads(json.dumps({"seeds": seeds, "settings": settings, "native_size_crop": native_size_crop,
+                                 "library_defaults": library_defaults()}))  # as saved: tuples become lists
     differ = [key for key in now if earlier[key] != now[key]]
     if differ:
-        raise ValueError("--resume: the saved run differs in " + ", ".join(f"{key} ({earlier[key]!r}, now {now[key]!r})" for key in differ))
+        raise ValueError("--resume: the saved run differs in " + ", ".join(
+            "library_defaults (saved " + ("without them" if earlier[key] is None else "with others") + ")"
+            if key == "library_defaults" else f"{key} ({earlier[key]!r}, now {now[key]!r})" for key in differ))
     return payload["rows"]
 
 
@@ -187,7 +200,8 @@ def fit_set(name: str, seeds: list[int], settings: dict, ensemble: bool) -> dict
            "mmdc_acc": [s.acc for s in mmdc], "mmdc_nmi": [s.nmi for s in mmdc], "mmdc_ari": [s.ari for s in mmdc],
            "mmdc_fit": fits, "mmdc_restarts": restarts,
            "kmeans_acc": [s.acc for s in kmeans], "kmeans_nmi": [s.nmi for s in kmeans], "ward_acc": ward.acc,
-           "ward_nmi": ward.nmi, "seconds_per_fit": float(np.mean(seconds)), "finished_at": time.strftime("%Y-%m-%d %H:%M")}
+           "ward_nmi": ward.nmi, "seconds_per_fit": float(np.mean(seconds)), "finished_at": time.strftime("%Y-%m-%d %H:%M"),
+           "commit": machine()["commit"]}
     if ensemble:
         row.update(best_rule_acc=kept_acc, one_training_acc=single_acc)
     print(f"{name:<22} k={k:<2} n={len(images):<5} MMDC {summary(row['mmdc_acc'])} (min {min(row['mmdc_acc']):.3f}) | "
@@ -253,6 +267,7 @@ def main() -> int:
                         help="a study: the clean view's centre crop for images kept at their own size (default: the library's)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the sets an earlier run of the same arguments finished (the file is saved after each set)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing results file")
     args = parser.parse_args()
     if args.native_size_crop is not None:
         estimator.NATIVE_SIZE_EVAL_CROP = args.native_size_crop
@@ -262,27 +277,35 @@ def main() -> int:
         raise SystemExit("combine=ensemble scores each restart by its nearest one-hot mean: leave means and embedding_dim at their defaults")
     name = result_name(settings, args.tag, args.native_size_crop, args.sets)
     done: dict[str, dict] = {}
-    if args.resume and (RESULTS / f"{name}.json").is_file():
+    saved = RESULTS / f"{name}.json"
+    if args.resume and saved.is_file():
         try:
-            rows = resumable_rows(json.loads((RESULTS / f"{name}.json").read_text()), args.seeds, settings, estimator.NATIVE_SIZE_EVAL_CROP)
+            rows = resumable_rows(json.loads(saved.read_text()), args.seeds, settings, estimator.NATIVE_SIZE_EVAL_CROP)
         except ValueError as error:
             raise SystemExit(str(error)) from None
         done = {row["set"]: row for row in rows if row["set"] in args.sets}
-        print(f"resuming {RESULTS / name}.json: kept {', '.join(done) or 'no set'}")
+        print(f"resuming {saved}: kept {', '.join(done) or 'no set'}")
+    elif saved.is_file() and not args.overwrite:
+        raise SystemExit(f"small_sets.py: {saved} exists; --resume goes on from it, --overwrite replaces it")
     skipped = [s for s in args.sets if "fashion" in s and not FASHION_DIR.is_dir()]
     for set_name in skipped:
         print(f"{set_name}: skipped: Fashion-MNIST is not in {FASHION_DIR} (apt-get install dataset-fashion-mnist)")
-    to_run = [s for s in args.sets if s not in skipped]
-    if not to_run:
+    to_run = [s for s in args.sets if s not in skipped and s not in done]
+    rows = [done[s] for s in args.sets if s in done]  # kept rows first: every save below holds them
+    if not to_run and not rows:
         raise SystemExit("small_sets.py: no set to run (every set asked for needs Fashion-MNIST)")
-    rows = []
-    for position, set_name in enumerate(to_run):
-        rows.append(done[set_name] if set_name in done else fit_set(set_name, args.seeds, settings, ensemble))
-        unfinished = to_run[position + 1:]
+
+    def save_rows(unfinished: list[str]) -> None:
         lines = report(rows, args.seeds, settings, args.native_size_crop, skipped, unfinished) + [f"Machine: {machine()}"]
-        # saved after every set: a run stopped midway keeps its finished sets (--resume goes on from them)
         save(name, {"machine": machine(), "seeds": args.seeds, "settings": settings, "native_size_crop": estimator.NATIVE_SIZE_EVAL_CROP,
-                    "rows": rows, "skipped": skipped, "unfinished": unfinished}, lines, quiet=bool(unfinished))
+                    "library_defaults": library_defaults(), "rows": rows, "skipped": skipped, "unfinished": unfinished},
+             lines, quiet=bool(unfinished))
+
+    for position, set_name in enumerate(to_run):
+        rows.append(fit_set(set_name, args.seeds, settings, ensemble))
+        save_rows(to_run[position + 1:])  # after every set: a run stopped midway keeps its finished sets
+    if not to_run:
+        save_rows([])  # every set was kept: the table again
     return 0
 
 

@@ -310,12 +310,41 @@ def test_small_sets_saves_after_each_set_and_resume_runs_only_the_sets_left(tmp_
     monkeypatch.setattr(sys, "argv", argv[:2] + ["1"] + argv[3:] + ["--resume"])  # other seeds: another study
     with pytest.raises(SystemExit, match=r"--resume: the saved run differs in seeds \(\[0\], now \[1\]\)"):
         small_sets.main()
+    monkeypatch.setattr(small_sets.estimator, "GRAYSCALE_JITTER", 0.3)  # other defaults: another study too
+    monkeypatch.setattr(sys, "argv", argv + ["--resume"])
+    with pytest.raises(SystemExit, match=r"differs in library_defaults \(saved with others\)"):
+        small_sets.main()
+
+
+def test_small_sets_never_replaces_a_results_file_unless_told(tmp_path, monkeypatch):
+    import json
+
+    import common
+    import small_sets
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    monkeypatch.setattr(small_sets, "RESULTS", tmp_path)
+    monkeypatch.setattr(small_sets, "fit_set", lambda name, *rest: _fake_row(name))
+    argv = ["small_sets.py", "--seeds", "0", "--sets", "digits 3/5/8", "digits 0/1", "--tag", "t"]  # not the table's order
+    monkeypatch.setattr(sys, "argv", argv)
+    assert small_sets.main() == 0
+    table = (tmp_path / "small_sets_t.md").read_text()
+    assert table.index("| digits 0/1 |") < table.index("| digits 3/5/8 |")  # rows in the table's order
+    with pytest.raises(SystemExit, match=r"small_sets_t.json exists; --resume goes on from it, --overwrite replaces it"):
+        small_sets.main()
+    monkeypatch.setattr(sys, "argv", argv + ["--overwrite"])
+    assert small_sets.main() == 0
+    monkeypatch.setattr(small_sets, "fit_set", lambda *args: pytest.fail("a finished set was fitted again"))
+    monkeypatch.setattr(sys, "argv", argv + ["--resume"])  # everything finished: the table again, nothing fitted
+    assert small_sets.main() == 0
+    assert json.loads((tmp_path / "small_sets_t.json").read_text())["unfinished"] == []
 
 
 def test_small_sets_partial_runs_without_a_tag_never_take_the_name_of_the_full_table():
     from small_sets import SETS, result_name
 
     assert result_name({}, "", None, list(SETS)) == "small_sets"
+    assert result_name({}, "", None, list(reversed(SETS))) == "small_sets"  # every set, in any order: the full table
     assert result_name({}, "", None, ["digits 0/1"]) == "small_sets_some-sets"
     assert result_name({"combine": "ensemble"}, "x", 0.9, ["digits 0/1"]) == "small_sets_combine-ensemble_x_native-crop-0.9"
 

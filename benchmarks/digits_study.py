@@ -8,6 +8,8 @@ The clean-view study (``--tag clean_view``, seeds 0-9) ran while the preset's cl
 (``eval_crop=1``) and chose its centre crop of 0.95; ``--tag clean_view_check`` compares the two on seeds 10-19.
 ``--set chapter5`` is chapter 5's ablation, all six variants and five seeds, with k-means on the pixels in the
 same run: the chapter shows this file beside its own CPU run (two seeds, three variants).
+Variants below the clean-view study (and "jitter 0.2", MMDC()'s grayscale jitter of 2026-12-01) run only when named
+with ``--variants``.
 Usage: python benchmarks/digits_study.py [--set screen|chapter5] [--seeds 0 1 2 3 4] [--variants preset ...] [--tag NAME]
 """
 from __future__ import annotations

@@ -14,7 +14,8 @@ no refinement), so a rerun measures the same variants:
 - no augmentation: does the augmented view make the assignment jump?
 - weak augmentation: crops of 0.9-1.0, shifts of 0.1, 5 degrees, flips (between the preset and none);
 - flip only: the one change that never alters a garment's class;
-- estimator defaults: ``MMDC()``'s affine augmentation (crops 0.8-1.2, shifts 0.2, 25 degrees) and batch 64;
+- estimator defaults: ``MMDC()``'s affine augmentation before 2026-12-01 (crops 0.8-1.2, shifts 0.2, 25 degrees; no
+  brightness/contrast jitter) and batch 64;
 - weak, batch 64: the weak augmentation with the defaults' batch size.
 
 With ``--base current`` the variants change one setting of the preset as it is now (config.py) instead; by

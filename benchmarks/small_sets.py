@@ -249,7 +249,8 @@ def report(rows: list[dict], seeds: list[int], settings: dict, native_size_crop:
                   f"sets where MMDC is behind k-means: {', '.join(behind) or 'none'}.",
               f"Restarts: the lowest fit score was unbalanced (a cluster under half of n/k images) and another restart "
               f"kept in {len(overruled)} of {len(rows) * len(seeds)} fits" + (f": {', '.join(overruled)}." if overruled else "."),
-              f"Bar (MMDC >= k-means on every set, ahead on average): {'MET' if met else 'NOT MET'}."
+              f"Bar (MMDC >= k-means on every set, ahead on average): {'MET' if met else 'NOT MET'}"
+              + (f" on the {len(rows)} sets finished so far." if unfinished else ".")
               + (f" Skipped (no Fashion-MNIST): {', '.join(skipped)}." if skipped else "")]
     if unfinished:
         lines.append(f"UNFINISHED: {len(unfinished)} set(s) not run yet ({', '.join(unfinished)}); "

@@ -41,9 +41,14 @@ def grayscale_augmentation(jitter: float | None, side: int) -> AugmentConfig:
                                eval_crop=NATIVE_SIZE_EVAL_CROP if native else 1.0)
 
 
+def strength(record: dict) -> float:
+    """A record's jitter strength, "no jitter" (recorded as None or 0) as 0.0."""
+    return float(record["jitter"] or 0.0)
+
+
 def latest(records: list[dict]) -> list[dict]:
     """One record per (set, jitter, seed): the last one recorded (a training run again replaces its earlier one)."""
-    return list({(r["set"], r["jitter"] or None, r["seed"]): r for r in records}.values())
+    return list({(r["set"], strength(r), r["seed"]): r for r in records}.values())
 
 
 def render(records: list[dict]) -> list[str]:
@@ -52,9 +57,9 @@ def render(records: list[dict]) -> list[str]:
              "under half of n/k images (the defaults' restart rule drops such a training when another is balanced).", "",
              "| set | jitter | seeds | ACC per seed | ACC | NMI | collapses | s a training | made |", "|---|---|---|---|---|---|---|---|---|"]
     records = latest(records)
-    keys = sorted({(r["set"], r["jitter"] or 0.0) for r in records})
+    keys = sorted({(r["set"], strength(r)) for r in records})
     for name, jitter in keys:
-        runs = sorted((r for r in records if r["set"] == name and (r["jitter"] or 0.0) == jitter), key=lambda r: r["seed"])
+        runs = sorted((r for r in records if r["set"] == name and strength(r) == jitter), key=lambda r: r["seed"])
         collapses = sum(not is_balanced(r["sizes"]) for r in runs)
         made = sorted({f"{r['date']} {r['commit']}" for r in runs})
         lines.append(f"| {name} | {jitter or 'none'} | {', '.join(str(r['seed']) for r in runs)} "

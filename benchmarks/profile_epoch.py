@@ -3,11 +3,12 @@
 Prints the operators with the most self CPU time and the most self device time, the device's busy share of
 the epoch (kernel time / wall time: low means the step waits on the host) and the host-device
 synchronisations counted; with --compile MODE..., also the epoch time under torch.compile in each mode after
-two warm-up epochs (its compiling).
+two warm-up epochs (its compiling). With --cuda-graphs the profiled trainer replays whole steps from CUDA graphs
+(``Trainer(cuda_graphs=True)``) and a plain one's steady epoch is timed in the same run for comparison.
 Speed only: the images are random uint8 of the data set's shape.
 
 Usage: python benchmarks/profile_epoch.py [--device auto] [--preset cifar10] [--images 8192]
-       [--compile default reduce-overhead]
+       [--compile default reduce-overhead] [--cuda-graphs]
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def main() -> None:
     parser.add_argument("--network", default=None)
     parser.add_argument("--images", type=int, default=8192)
     parser.add_argument("--compile", nargs="*", default=[], choices=COMPILE_MODES, metavar="MODE")
+    parser.add_argument("--cuda-graphs", action="store_true", help="profile whole-step CUDA graphs (CUDA only)")
     args = parser.parse_args()
     device = resolve_device(args.device)
     side = 96 if args.preset == "stl10" else 32
@@ -41,7 +43,14 @@ def main() -> None:
         config.network = args.network
     config.epochs, config.refine_epoch, config.lr_milestones = 10, None, (10,)
     images = torch.randint(0, 256, (args.images, 3, side, side), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    trainer = Trainer(config, images, device=device, progress=False)
+    if args.cuda_graphs and device.type != "cuda":
+        parser.error("--cuda-graphs needs a CUDA device")
+    eager_steady = None
+    if args.cuda_graphs:
+        plain = Trainer(config, images, device=device, progress=False)
+        eager_steady = [timed_epoch(plain) for _ in range(2)][1]
+        del plain
+    trainer = Trainer(config, images, device=device, progress=False, cuda_graphs=args.cuda_graphs)
     warm_up, steady = timed_epoch(trainer), timed_epoch(trainer)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as profiler:
@@ -51,8 +60,11 @@ def main() -> None:
           f"on {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}")
     print(f"Command: python {' '.join(sys.argv)}")
     print(f"Machine: {machine()}")
-    print(f"epoch seconds: warm-up {warm_up:.2f}, steady {steady:.2f} ({args.images / steady:.0f} images/s), "
-          f"under the profiler {profiled:.2f}")
+    print(f"epoch seconds{' (CUDA graphs)' if args.cuda_graphs else ''}: warm-up {warm_up:.2f}, steady {steady:.2f} "
+          f"({args.images / steady:.0f} images/s), under the profiler {profiled:.2f}")
+    if eager_steady is not None:
+        print(f"plain steps, same run: steady {eager_steady:.2f} s ({args.images / eager_steady:.0f} images/s); "
+              f"CUDA graphs {eager_steady / steady:.2f}x; {trainer.step_graphs.captures} graphs captured")
     print(events.table(sort_by="self_cpu_time_total", row_limit=25, max_name_column_width=60))
     if device.type == "cuda":
         print(events.table(sort_by="self_device_time_total", row_limit=20, max_name_column_width=60))

@@ -125,6 +125,8 @@ def main() -> None:
                         help="library epochs to time, at least 3: a warm-up, steady ones, and a last one that refines (k-means)")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="reference DataLoader workers")
     parser.add_argument("--compile", action="store_true", help="also time the library with torch.compile")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="also time the library with whole-step CUDA graphs (Trainer(cuda_graphs=True); CUDA only)")
     parser.add_argument("--skip-reference", action="store_true")
     args = parser.parse_args()
     if args.epochs < 3:
@@ -143,11 +145,15 @@ def main() -> None:
                "data": "random uint8 images of the data set's shape (speed only)"}
 
     # Library: epochs 1..E-1 without refinement, the last with it; the first epoch includes warm-up (cuDNN autotuning).
-    runs = {"library": False} | ({"library, torch.compile": True} if args.compile else {})
-    for name, compile_model in runs.items():
+    # With --cuda-graphs the first epoch also warms up and captures the graphs.
+    if args.cuda_graphs and device.type != "cuda":
+        parser.error("--cuda-graphs needs a CUDA device")
+    runs = ({"library": {}} | ({"library, torch.compile": {"compile": True}} if args.compile else {})
+            | ({"library, CUDA graphs": {"cuda_graphs": True}} if args.cuda_graphs else {}))
+    for name, options in runs.items():
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        trainer = Trainer(config, images, device=device, progress=False, compile=compile_model)
+        trainer = Trainer(config, images, device=device, progress=False, **options)
         epoch_seconds = [timed_epoch(trainer) for _ in range(args.epochs)]
         with tempfile.TemporaryDirectory() as scratch:  # what every epoch adds: evaluation and the checkpoint
             trainer.out_dir = Path(scratch)
@@ -186,6 +192,7 @@ def main() -> None:
         payload["reference"] = {"epoch_seconds": seconds, "images_per_second": n_images / seconds[1], "workers": args.workers,
                                 "peak_memory_gb": peak_memory_gb(device)}
         payload["speedup"] = payload["library"]["images_per_second"] / payload["reference"]["images_per_second"]
+        payload["speedups"] = {name: payload[name]["images_per_second"] / payload["reference"]["images_per_second"] for name in runs}
         print(f"reference: {payload['reference']}", flush=True)
 
     gpu = payload["machine"]["gpu"] or f"{payload['machine']['cpus']} CPUs, no GPU"
@@ -200,6 +207,7 @@ def main() -> None:
             lines.append(f"| {name} | {row['images_per_second']:.1f} | {seconds:.2f} | {row['peak_memory_gb']:.2f} |")
     if "speedup" in payload:
         lines += ["", f"Library / reference: {payload['speedup']:.2f}x (same run, same device)."]
+        lines += [f"{name} / reference: {ratio:.2f}x." for name, ratio in payload["speedups"].items() if name != "library"]
     lines += ["", f"Hungarian step: {lib['hungarian_seconds_per_epoch']:.2f} s of CPU time per library epoch "
               f"({100 * lib['hungarian_share']:.1f}% of its wall time; on a GPU it overlaps the forward pass); "
               f"one k-means refinement (10 restarts, {n_images} embeddings): {lib['kmeans_seconds']:.2f} s.",
@@ -207,6 +215,7 @@ def main() -> None:
               f"Projected {PAPER_EPOCHS}-epoch preset on all images of the data set on this device: "
               f"{lib['projected_preset_hours']:.2f} h (epochs + per-epoch evaluation + {PAPER_REFINE_EPOCHS} k-means "
               f"refinements, scaled linearly from {n_images} images; k-means share {100 * lib['kmeans_share_of_400_epochs']:.1f}%).",
+              *[f"{name}: projected {payload[name]['projected_preset_hours']:.2f} h." for name in runs if name != "library"],
               "", f"Data: {payload['data']}. Machine: {payload['machine']}"]
     device_name = "gpu" if device.type == "cuda" else "cpu"
     save(f"throughput_{args.preset}_{device_name}", payload, lines)

@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--compile", nargs="?", const="default", default=False, choices=COMPILE_MODES, metavar="MODE",
                        help="torch.compile the network, in MODE (default; reduce-overhead replays CUDA graphs; "
                             "CUDA; minutes of compiling first)")
+    train.add_argument("--cuda-graphs", action="store_true",
+                       help="replay each whole training step from a CUDA graph (one CUDA GPU, one process, without "
+                            "--compile; fewer kernel launches)")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     reproduce.add_parser(commands)
     return parser
@@ -161,6 +164,18 @@ def write_figures(out: Path, images: np.ndarray, labels: np.ndarray, scores, cla
         plt.close(figure)
 
 
+def check_cuda_graphs(cuda_graphs: bool, compile, device) -> None:
+    """--cuda-graphs needs one CUDA GPU in one process, without --compile: ValueError (one line) otherwise."""
+    if not cuda_graphs:
+        return
+    if device.type != "cuda":
+        raise ValueError(f"--cuda-graphs needs a CUDA device; this run's device is '{device}'.")
+    if compile:
+        raise ValueError("--cuda-graphs and --compile cannot be combined; choose one.")
+    if distributed():
+        raise ValueError("--cuda-graphs runs in one process; leave it out under torchrun.")
+
+
 def train(args: argparse.Namespace) -> dict:
     if args.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(DATASETS)}.")
@@ -170,6 +185,7 @@ def train(args: argparse.Namespace) -> dict:
     config.validate()  # a bad --seed or --epochs is named before the data set loads
     rank, device_name = start_processes(args.device)
     device = resolve_device(device_name)
+    check_cuda_graphs(args.cuda_graphs, args.compile, device)
     if args.dataset != "folder" and (args.image_size is not None or args.skip_bad_images):
         raise ValueError("--image-size and --skip-bad-images apply to --dataset folder only.")
     if args.image_size is not None and not 2 <= args.image_size <= MAX_IMAGE_SIZE:
@@ -199,7 +215,7 @@ def train(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     # The trainer refuses a finished run without --resume/--overwrite and writes config.json only once it goes ahead.
     trainer = Trainer(config, images, labels=labels, device=device, out_dir=out, progress=not args.no_progress,
-                      compile=args.compile)
+                      compile=args.compile, cuda_graphs=args.cuda_graphs)
     result = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     if rank > 0:  # rank 0 alone writes the results
         return {}
@@ -214,6 +230,7 @@ def train(args: argparse.Namespace) -> dict:
         "epochs": config.epochs,
         "device": str(device),
         "compile": args.compile,  # False or torch.compile's mode
+        "cuda_graphs": args.cuda_graphs,
         "processes": trainer.world,
         "subset": args.subset,
         "data_dir": args.data_dir if args.dataset != "digits" else None,  # scikit-learn ships the digits

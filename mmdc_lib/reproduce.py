@@ -49,6 +49,7 @@ def add_parser(commands) -> None:
     reproduce.add_argument("--precision", choices=PRECISIONS, default=None)
     reproduce.add_argument("--compile", nargs="?", const="default", default=False, choices=COMPILE_MODES, metavar="MODE",
                            help="torch.compile each run's network, in MODE (see train --help)")
+    reproduce.add_argument("--cuda-graphs", action="store_true", help="whole-step CUDA graphs in every run (see train --help)")
     reproduce.add_argument("--no-progress", action="store_true")
 
 
@@ -68,7 +69,7 @@ def _train_arguments(args: argparse.Namespace, dataset: str, seed: int, run_dir:
         if value is not None:
             arguments += [flag, str(value)]
     arguments += ["--no-download"] * args.no_download + ["--no-progress"] * args.no_progress + (["--compile", args.compile] if args.compile else [])
-    return arguments
+    return arguments + ["--cuda-graphs"] * args.cuda_graphs
 
 
 def _schedule_label(dataset: str, epochs: int, subset) -> str:
@@ -112,7 +113,8 @@ def run_all(args: argparse.Namespace) -> list[dict]:
 
     Under torchrun every process walks the same runs in the same order; rank 0 alone prints and writes.
     """
-    from .cli import FOLDER_DATA_SETTINGS, USER_ERRORS, build_parser, describe, resolve_config, train
+    from .cli import FOLDER_DATA_SETTINGS, USER_ERRORS, build_parser, check_cuda_graphs, describe, resolve_config, train
+    from .step import resolve_device
 
     unknown = [d for d in args.datasets if d not in DATASETS]
     if unknown:
@@ -128,7 +130,8 @@ def run_all(args: argparse.Namespace) -> list[dict]:
             run_dir = out / f"{dataset}-seed{seed}"
             train_args = build_parser().parse_args(_train_arguments(args, dataset, seed, run_dir))
             plan.append((dataset, seed, run_dir, train_args, resolve_config(train_args).validate()))
-    rank, _ = start_processes(args.device)
+    rank, device = start_processes(args.device)
+    check_cuda_graphs(args.cuda_graphs, args.compile, resolve_device(device))  # one line, before any run trains
     say = print if rank == 0 else (lambda *a, **k: None)
     # One process may also report other failures (a CUDA out-of-memory error, say) and go on; several
     # processes only stop together on the errors they all see alike.

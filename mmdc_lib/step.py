@@ -43,15 +43,16 @@ def bf16_is_fast(device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
 
 
-def autocast_for(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
+def autocast_for(device: torch.device, precision: str = "auto", cache_enabled: bool = True) -> contextlib.AbstractContextManager:
     """bf16 autocast for the backbone where asked ("bf16"), or ("auto") on a GPU with bf16 tensor cores;
-    float32 otherwise (a Colab T4 has no bf16 convolutions).
+    float32 otherwise (a Colab T4 has no bf16 convolutions). ``cache_enabled=False`` for CUDA graph captures
+    (autocast's cache of bf16 weights must not outlive a capture).
 
     The heads and the loss stay in float32 (``MMDCNet`` runs its heads with autocast off), so a CPU
     run is exactly what it was without autocast.
     """
     if precision == "bf16" or (precision == "auto" and bf16_is_fast(device)):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+        return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache_enabled)
     return contextlib.nullcontext()
 
 

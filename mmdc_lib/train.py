@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 from .assignment import PendingAssignment
 from .augment import apply_view, clean_view, draw_view_params, params_to, slice_params
 from .config import COMPILE_MODES, MMDCConfig
+from .graphs import StepGraphs
 from .metrics import align_labels, evaluate_clustering
 from .models import MMDCNet, parameter_groups
 from .rotation import N_ROTATIONS, rotate_by, rotate_quarters
@@ -129,6 +130,8 @@ class Trainer:
     atomically after every epoch. ``compile``: ``torch.compile`` the training
     forward pass (CUDA; minutes of compiling before the first epoch): True for its default mode, or one of
     ``COMPILE_MODES`` ("reduce-overhead" replays CUDA graphs: fewer kernel launches from the host).
+    ``cuda_graphs``: replay each whole training step (and the clean forward pass) from a CUDA graph
+    (``graphs.StepGraphs``; CUDA, one process, without ``compile``); ``step_graphs`` holds them.
     """
 
     def __init__(
@@ -140,11 +143,18 @@ class Trainer:
         out_dir: Optional[str | os.PathLike] = None,
         progress: bool = True,
         compile: bool | str = False,
+        cuda_graphs: bool = False,
     ):
         self.config = config.validate()
         if not isinstance(compile, (bool, str)) or isinstance(compile, str) and compile not in COMPILE_MODES:
             raise ValueError(f"compile={compile!r} should be True, False or one of {COMPILE_MODES}.")
+        if not isinstance(cuda_graphs, bool):
+            raise TypeError(f"cuda_graphs should be True or False, got {cuda_graphs!r}.")
         self.device = resolve_device(device)
+        if cuda_graphs and self.device.type != "cuda":
+            raise ValueError(f"cuda_graphs=True needs a CUDA device; this trainer's device is '{self.device}'.")
+        if cuda_graphs and compile:
+            raise ValueError("cuda_graphs=True and compile cannot be combined; choose one.")
         self.images = images.to(self.device)
         self.labels = labels
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -159,6 +169,8 @@ class Trainer:
         self.rank = dist.get_rank() if self.world > 1 else 0
         if n_samples < 2 * self.world:
             raise ValueError(f"n_samples={n_samples} is too few for {self.world} processes: each needs 2 images or more.")
+        if cuda_graphs and self.world > 1:
+            raise ValueError(f"cuda_graphs=True runs in one process; this one is one of {self.world} (torchrun).")
 
         # Model initialisation draws from the global CPU RNG: seed it inside fork_rng so the caller's stays as it was.
         with torch.random.fork_rng(devices=[]):
@@ -187,6 +199,7 @@ class Trainer:
         )
         if self.fused_sgd:
             fill_momentum_buffers(self.optimizer)
+        self.step_graphs: Optional[StepGraphs] = StepGraphs(self.model, self.optimizer) if cuda_graphs else None
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma
         )
@@ -208,7 +221,11 @@ class Trainer:
 
     @property
     def autocast(self):
-        return autocast_for(self.device, self.config.precision)
+        return autocast_for(self.device, self.config.precision, cache_enabled=self.step_graphs is None)
+
+    def _train_step(self, *args, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+        """``step.train_step``, or its graphed twin with ``cuda_graphs``."""
+        return (self.step_graphs.train_step if self.step_graphs is not None else train_step)(*args, **kwargs)
 
     # --- checkpoints ---------------------------------------------------------
     @property
@@ -253,6 +270,8 @@ class Trainer:
             scheduler["milestones"] = collections.Counter(scheduler["milestones"])
             self.scheduler.load_state_dict(scheduler)
             self.generator.set_state(state["generator"])
+            if self.step_graphs is not None:  # the optimiser's state tensors are new: graphs would read the old ones
+                self.step_graphs.clear()
         except CheckpointError as error:
             raise CheckpointError(f"cannot resume from {path}: {error}.") from None
         except Exception as error:  # a missing key, a tensor of the wrong shape, ...
@@ -347,7 +366,7 @@ class Trainer:
         total = torch.zeros((), device=self.device)
         for _, _, scale, _, views in self._batch_views(order, bounds, crops, params, copies=N_ROTATIONS):
             rotated, rotation_labels = rotate_quarters(views)
-            _, rotation = train_step(self.forward_model, self.optimizer, None, None, rotated, rotation_labels,
+            _, rotation = self._train_step(self.forward_model, self.optimizer, None, None, rotated, rotation_labels,
                                      rotation_weight=1.0, autocast=self.autocast, loss_scale=scale)
             total += rotation
         return self._mean_over_processes(total / len(bounds))
@@ -386,9 +405,13 @@ class Trainer:
             targets = self.targets[indices]
             return lambda: targets
         augment, model = self.config.augment, self.model
-        model.eval()
-        with torch.no_grad(), self.autocast:
-            clean = model(clean_view(images, self.config.input_size, augment.eval_crop, augment.authors_pipeline))
+        views = clean_view(images, self.config.input_size, augment.eval_crop, augment.authors_pipeline)
+        if self.step_graphs is not None:
+            clean = self.step_graphs.embed(views, self.autocast)
+        else:
+            model.eval()
+            with torch.no_grad(), self.autocast:
+                clean = model(views)
         if self.config.assignment == "nearest":  # no balance: every image takes its nearest mean (collapses)
             nearest = self.means[nearest_mean(clean.float(), self.means)]
             self.targets[indices] = nearest
@@ -426,7 +449,7 @@ class Trainer:
             if joint:  # one randomly rotated copy per image, in the same forward pass (BatchNorm sees both)
                 rotation_labels = quarters[low:high]
                 rotated = rotate_by(views, rotation_labels)
-            mse, rotation = train_step(self.forward_model, self.optimizer, None if warmup else views, targets, rotated,
+            mse, rotation = self._train_step(self.forward_model, self.optimizer, None if warmup else views, targets, rotated,
                                        rotation_labels, rotation_weight=1.0 if warmup else config.rotation_weight,
                                        mse_reduction=config.mse_reduction, autocast=self.autocast, loss_scale=scale)
             mse_total += mse

@@ -433,12 +433,27 @@ def test_metrics_name_date_commit_and_device_and_a_finished_run_loaded_again_kee
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["device_name"] == "CPU" and metrics["date"].endswith("UTC") and metrics["commit"]
     assert metrics["compile"] is False  # or torch.compile's mode: whether the numbers came from a compiled network
+    assert metrics["cuda_graphs"] is False
     metrics["date"], metrics["commit"] = "2001-01-01 00:00 UTC", "feedc0ffee00"  # as if trained long ago
     (out / "metrics.json").write_text(json.dumps(metrics))
     again = run_cli("train", "--dataset", "digits", "--epochs", "1", "--device", "cpu", "--no-progress", "--out", str(out), "--resume")
     reloaded = json.loads((out / "metrics.json").read_text())
     assert again.returncode == 0 and (reloaded["date"], reloaded["commit"]) == ("2001-01-01 00:00 UTC", "feedc0ffee00")
     assert reloaded["acc"] == metrics["acc"]
+
+
+def test_cuda_graphs_on_a_cpu_is_one_line_naming_the_device(tmp_path):
+    result = run_main("train", *SMALL_RUN, "--cuda-graphs", "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, "--cuda-graphs needs a CUDA device; this run's device is 'cpu'")
+    assert not (tmp_path / "run").exists()
+
+
+def test_cuda_graphs_with_compile_is_refused_and_without_the_flag_nothing_is_checked():
+    from mmdc_lib.cli import check_cuda_graphs
+
+    with pytest.raises(ValueError, match="--cuda-graphs and --compile cannot be combined"):
+        check_cuda_graphs(True, "default", torch.device("cuda"))
+    check_cuda_graphs(False, "default", torch.device("cpu"))  # without the flag: nothing to check
 
 
 def test_an_unknown_compile_mode_is_one_line_with_status_2():

@@ -92,3 +92,58 @@ def test_command_line_trains_and_reproduces_on_the_gpu(tmp_path):
     assert table.returncode == 0, table.stderr
     rows = list(csv.DictReader(open(tmp_path / "table" / "results.csv")))
     assert [(row["seed"], row["status"], row["device"][:4]) for row in rows] == [("0", "trained", "cuda"), ("1", "trained", "cuda")]
+
+
+def test_whole_step_cuda_graphs_train_as_the_plain_steps_and_replay(tmp_path):
+    """The authors' schedule (alternating rotation, refinement, a milestone, a short last batch) with every step
+    replayed from CUDA graphs: the same run as the plain steps up to GPU rounding, and it resumes."""
+    from mmdc_lib.train import Trainer
+
+    config = preset("cifar10")
+    config.epochs, config.lr_milestones, config.refine_epoch, config.batch_size = 3, (2,), 2, 64
+    images = torch.randint(0, 256, (500, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    plain = Trainer(config, images, device="cuda", progress=False).fit()
+    trainer = Trainer(config, images, device="cuda", progress=False, cuda_graphs=True)
+    result = trainer.fit()
+    assert trainer.step_graphs.captures >= 4 and trainer.step_graphs.replays > 0
+    # The first epoch's mean losses: the same steps up to GPU rounding (later epochs drift apart, as two plain runs do)
+    first, expected = result.history[0], plain.history[0]
+    assert (first["mse"], first["rotation_loss"]) == pytest.approx((expected["mse"], expected["rotation_loss"]), rel=0.02)
+    assert all(torch.isfinite(torch.tensor([e["mse"], e["rotation_loss"], e["fit"]])).all() for e in result.history)
+    config.epochs = 2
+    Trainer(config, images, device="cuda", out_dir=tmp_path, progress=False, cuda_graphs=True).fit()
+    config.epochs = 3
+    resumed = Trainer(config, images, device="cuda", out_dir=tmp_path, progress=False, cuda_graphs=True).fit(resume=True)
+    assert [entry["epoch"] for entry in resumed.history] == [1, 2, 3] and torch.isfinite(resumed.embeddings).all()
+
+
+def test_cuda_graphs_and_compile_together_are_refused():
+    from mmdc_lib.train import Trainer
+
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    with pytest.raises(ValueError, match="cuda_graphs=True and compile cannot be combined"):
+        Trainer(preset("cifar10"), images, device="cuda", cuda_graphs=True, compile=True)
+
+
+def test_a_replayed_step_updates_the_weights_as_the_plain_step_in_float32(monkeypatch):
+    from mmdc_lib.graphs import StepGraphs
+    from mmdc_lib.models import MMDCNet
+    from mmdc_lib.step import train_step
+
+    for flags, name, value in [(torch.backends.cudnn, "benchmark", False), (torch.backends.cudnn, "allow_tf32", False),
+                               (torch.backends.cuda.matmul, "allow_tf32", False)]:  # the same kernels, full float32
+        monkeypatch.setattr(flags, name, value)
+    torch.manual_seed(0)
+    models = [MMDCNet("small", 3, 10, 32).cuda() for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    optimizers = [torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9, fused=True) for m in models]
+    graphs = StepGraphs(models[1], optimizers[1], warmup_calls=1)
+    for _ in range(4):  # one warm-up call, a capture, three replays
+        views, targets = torch.randn(16, 3, 32, 32, device="cuda"), torch.randn(16, 10, device="cuda")
+        rotated, labels = torch.randn(64, 3, 32, 32, device="cuda"), torch.randint(4, (64,), device="cuda")
+        expected = train_step(models[0], optimizers[0], views, targets, rotated, labels)
+        got = graphs.train_step(models[1], optimizers[1], views, targets, rotated, labels)
+        assert torch.allclose(torch.stack(got), torch.stack(expected), rtol=1e-4, atol=1e-5)
+    assert graphs.captures == 1 and graphs.replays == 3
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        assert torch.allclose(p, q, rtol=1e-4, atol=1e-5)

@@ -122,11 +122,22 @@ def test_reproduce_passes_its_compile_mode_to_every_run():
         assert build_parser().parse_args(arguments).compile == (expected[1] if expected else False)
 
 
+def test_reproduce_passes_cuda_graphs_to_every_run():
+    from mmdc_lib.cli import build_parser
+    from mmdc_lib.reproduce import _train_arguments
+
+    for flags in ([], ["--cuda-graphs"]):
+        args = build_parser().parse_args(["reproduce", "--datasets", "digits", "--out", "runs", *flags])
+        arguments = _train_arguments(args, "digits", 0, Path("runs/digits/seed0"))
+        assert build_parser().parse_args(arguments).cuda_graphs == bool(flags)
+
+
 def test_settings_every_run_would_refuse_are_one_line_before_anything_is_written(tmp_path):
     from test_cli import assert_one_line_error
 
     for flags, message in ((["--epochs", "0"], "--epochs=0 should be >= 1"), (["--subset", "1"], "--subset=1 should be >= 2"),
-                           (["--seeds", "0", "-1"], "seed=-1 should be in [0, 2**32)")):
+                           (["--seeds", "0", "-1"], "seed=-1 should be in [0, 2**32)"),
+                           (["--device", "cpu", "--cuda-graphs"], "--cuda-graphs needs a CUDA device; this run's device is 'cpu'")):
         result = reproduce("--datasets", "digits", "--seeds", "0", *flags, "--out", str(tmp_path / "out"))
         assert_one_line_error(result, message)
         assert result.returncode == 2 and not (tmp_path / "out").exists()

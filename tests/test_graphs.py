@@ -1,0 +1,138 @@
+"""Whole-step CUDA graphs (mmdc_lib/graphs.py): their bookkeeping checked on the CPU with an emulated capture.
+
+A CUDA capture records a step without running it and each replay reruns the recorded kernels on the graph's
+static tensors. The emulation below runs the step at capture and undoes its effects on the model and the
+optimiser, and each replay runs it again on the same static tensors: what the trainer copies in, reads out,
+warms up and captures afresh is then checked bit for bit against the plain trainer. The GPU itself is
+checked in tests/test_gpu.py (skipped without CUDA).
+"""
+import pytest
+import torch
+
+from mmdc_lib.config import preset
+from mmdc_lib.graphs import StepGraphs
+from mmdc_lib.step import train_step
+from mmdc_lib.train import Trainer
+
+from test_train import authors_pipeline_run, small_run
+
+
+def emulated_capture(model: torch.nn.Module, optimizer: torch.optim.Optimizer):
+    """A CPU stand-in for ``graphs.cuda_capture``: (replay, outputs) of a function, without changing the model,
+    its buffers or the optimiser's state (a capture runs nothing)."""
+
+    def capture(function):
+        tensors = list(model.state_dict(keep_vars=True).values())  # parameters and BatchNorm buffers
+        saved = [tensor.detach().clone() for tensor in tensors]
+        state = {parameter: dict(entries) for parameter, entries in optimizer.state.items()}
+        state_values = {parameter: {key: value.clone() for key, value in entries.items() if torch.is_tensor(value)}
+                        for parameter, entries in state.items()}
+        outputs = function()
+        with torch.no_grad():
+            for tensor, value in zip(tensors, saved):
+                tensor.copy_(value)
+            for parameter in [p for p in optimizer.state if p not in state]:
+                del optimizer.state[parameter]
+            for parameter, entries in state.items():
+                optimizer.state[parameter] = entries
+                for key, value in state_values[parameter].items():
+                    entries[key].copy_(value)
+
+        def replay():
+            for static, value in zip(outputs, function()):
+                static.copy_(value)
+
+        return replay, outputs
+
+    return capture
+
+
+def graphed(trainer: Trainer) -> Trainer:
+    trainer.step_graphs = StepGraphs(trainer.model, trainer.optimizer, capture=emulated_capture(trainer.model, trainer.optimizer))
+    return trainer
+
+
+def assert_same_run(a, b):
+    for key in ("mse", "rotation_loss", "fit", "lr", "cluster_sizes"):
+        assert [e[key] for e in a.history] == [e[key] for e in b.history], key
+    assert torch.equal(a.embeddings, b.embeddings)
+    for p, q in zip(a.model.state_dict().values(), b.model.state_dict().values()):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("rotation", ["joint", "alternating"])
+def test_a_graphed_trainer_trains_bit_for_bit_as_the_plain_one(rotation):
+    config, images, _ = small_run()  # 200 digits, batches of 64 and a last one of 8: two shapes
+    config.rotation, config.epochs, config.lr_milestones, config.refine_epoch = rotation, 4, (2,), 3
+    plain = Trainer(config, images, device="cpu", progress=False).fit()
+    trainer = graphed(Trainer(config, images, device="cpu", progress=False))
+    result = trainer.fit()
+    assert_same_run(result, plain)
+    graphs = trainer.step_graphs
+    assert graphs.replays > 0 and graphs.captures >= 2
+
+
+def test_the_authors_schedule_with_a_warmup_trains_graphed_as_plain():
+    config, images = authors_pipeline_run()  # alternating, refinement from epoch 1, mean MSE, 64 colour images
+    config.refine_epoch, config.warmup_epochs, config.epochs = 3, 1, 4
+    plain = Trainer(config, images, device="cpu", progress=False).fit()
+    result = graphed(Trainer(config, images, device="cpu", progress=False)).fit()
+    assert_same_run(result, plain)
+
+
+def test_graphs_are_captured_once_per_shape_and_afresh_for_a_new_learning_rate():
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    graphs = StepGraphs(model, optimizer, capture=emulated_capture(model, optimizer), warmup_calls=2)
+    wrapped = lambda views: graphs.train_step(model, optimizer, views, torch.zeros(len(views), 2))  # noqa: E731
+    for _ in range(5):
+        wrapped(torch.ones(4, 3))
+    assert (graphs.captures, graphs.replays) == (1, 3)  # 2 warm-up calls, then captured once and replayed
+    wrapped(torch.ones(2, 3))  # another batch size: warms up a graph of its own
+    assert len(graphs.graphs) == 2 and graphs.captures == 1
+    optimizer.param_groups[0]["lr"] = 0.01  # a milestone: the old rate's graphs are dropped at the next new key
+    wrapped(torch.ones(4, 3))
+    assert len(graphs.graphs) == 1 and graphs.replays == 3
+
+
+def test_graphed_steps_compute_the_plain_steps_losses_and_updates():
+    torch.manual_seed(0)
+    models = [torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)]
+    models[1].load_state_dict(models[0].state_dict())
+    optimizers = [torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9) for m in models]
+    graphs = StepGraphs(models[1], optimizers[1], capture=emulated_capture(models[1], optimizers[1]), warmup_calls=1)
+    for step in range(4):
+        views, targets = torch.randn(5, 3), torch.randn(5, 2)
+        expected = train_step(models[0], optimizers[0], views, targets)
+        got = graphs.train_step(models[1], optimizers[1], views, lambda: targets)  # targets as a function, too
+        assert all(torch.equal(a, b) for a, b in zip(got, expected)), step
+    assert graphs.replays == 3 and torch.equal(models[0].weight, models[1].weight)
+
+
+def test_graphed_steps_refuse_another_model():
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    graphs = StepGraphs(model, optimizer)
+    with pytest.raises(ValueError, match="needs the model and optimiser the graphs were made for"):
+        graphs.train_step(torch.nn.Linear(3, 2), optimizer, torch.ones(2, 3), torch.zeros(2, 2))
+
+
+def test_cuda_graphs_on_a_cpu_is_refused_naming_the_device():
+    config, images, _ = small_run()
+    with pytest.raises(ValueError, match="cuda_graphs=True needs a CUDA device; this trainer's device is 'cpu'"):
+        Trainer(config, images, device="cpu", cuda_graphs=True)
+
+
+def test_cuda_graphs_must_be_a_bool():
+    config, images, _ = small_run()
+    with pytest.raises(TypeError, match="cuda_graphs should be True or False, got 'yes'"):
+        Trainer(config, images, device="cpu", cuda_graphs="yes")
+
+
+def test_the_cifar10_preset_trains_graphed_as_plain_on_a_tiny_set():
+    config = preset("cifar10")  # ResNet-18 with BatchNorm, alternating rotation, authors' pipeline
+    config.epochs, config.batch_size, config.lr_milestones, config.refine_epoch, config.input_size = 2, 8, (1,), None, 16
+    images = torch.randint(0, 256, (20, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    plain = Trainer(config, images, device="cpu", progress=False).fit()
+    result = graphed(Trainer(config, images, device="cpu", progress=False)).fit()
+    assert_same_run(result, plain)

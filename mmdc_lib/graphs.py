@@ -63,10 +63,15 @@ class StepGraphs:
     ``train_step`` takes ``step.train_step``'s arguments and returns the same ``(mse, rotation)``; ``embed``
     is the model's eval-mode forward pass without gradients. ``capture`` records a function (``cuda_capture``
     on a GPU; tests pass an emulation). ``captures`` and ``replays`` count what happened (tests, benchmarks).
+    After a replay the parameters' ``.grad`` are not this step's gradients (a replay writes the graph's own
+    tensors): read gradients inside the step, never after it.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, capture: Capture = cuda_capture,
                  warmup_calls: int = WARMUP_CALLS):
+        if isinstance(warmup_calls, bool) or not isinstance(warmup_calls, int) or warmup_calls < 1:
+            # a first step captured as it is would replay its one-time work (SGD making its momentum buffers) forever
+            raise ValueError(f"warmup_calls={warmup_calls!r} should be an integer >= 1.")
         self.model, self.optimizer, self.capture, self.warmup_calls = model, optimizer, capture, warmup_calls
         self.graphs: dict[tuple, _Graph] = {}
         self.captures = 0
@@ -144,8 +149,11 @@ class StepGraphs:
         autocast_on = autocast is not None and not isinstance(autocast, contextlib.nullcontext)
 
         def forward(views):
+            was_training = self.model.training
             self.model.eval()
             with torch.no_grad(), autocast if autocast is not None else contextlib.nullcontext():
-                return (self.model(views),)
+                embeddings = self.model(views)
+            self.model.train(was_training)
+            return (embeddings,)
 
         return self._run(("clean", None, _shapes(views), autocast_on), forward, (views,))[0]

@@ -109,6 +109,25 @@ def test_graphed_steps_compute_the_plain_steps_losses_and_updates():
     assert graphs.replays == 3 and torch.equal(models[0].weight, models[1].weight)
 
 
+@pytest.mark.parametrize("warmup_calls", [0, -1, 1.5, True])
+def test_graphs_need_at_least_one_warmup_call(warmup_calls):
+    model = torch.nn.Linear(3, 2)
+    with pytest.raises(ValueError, match=f"warmup_calls={warmup_calls!r} should be an integer >= 1"):
+        StepGraphs(model, torch.optim.SGD(model.parameters(), lr=0.1), warmup_calls=warmup_calls)
+
+
+def test_the_clean_forward_leaves_the_models_mode_as_it_was():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    graphs = StepGraphs(model, optimizer, capture=emulated_capture(model, optimizer), warmup_calls=1)
+    before = model[1].running_mean.clone()
+    for _ in range(3):  # a warm-up call, the capture, replays
+        model.train()
+        graphs.embed(torch.randn(4, 3))
+        assert model.training
+    assert graphs.captures == 1 and torch.equal(model[1].running_mean, before)  # eval mode inside: statistics kept
+
+
 def test_graphed_steps_refuse_another_model():
     model = torch.nn.Linear(3, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -28,6 +28,6 @@ timeout 90 $PYTHON benchmarks/throughput.py --device cuda --preset stl10 --image
 timeout 40 $PYTHON benchmarks/scaling.py --processes 1 --device cuda || status=1  # the CPU table's digits workload
 profile=benchmarks/results/profile_epoch_cifar10_gpu_cuda-graphs.txt
 timeout 70 $PYTHON benchmarks/profile_epoch.py --device cuda --images 8192 --cuda-graphs > $profile 2>&1 || status=1
-grep -E "^epoch seconds|^plain steps|^device busy" $profile
+grep -E "^epoch seconds|^plain steps|^CUDA graphs against|^device busy" $profile
 if [ -n "${OUT:-}" ]; then cp benchmarks/results/throughput_*_gpu.* benchmarks/results/scaling_cuda.* benchmarks/results/profile_epoch_*gpu*.txt "$OUT"/ 2>/dev/null || true; fi
 exit $status

@@ -115,6 +115,11 @@ def reference_epoch(config, images_nhwc: np.ndarray, model, optimizer, targets: 
     return time.perf_counter() - start
 
 
+def check_cuda_graphs(parser: argparse.ArgumentParser, cuda_graphs: bool, device: torch.device) -> None:
+    if cuda_graphs and device.type != "cuda":
+        parser.error("--cuda-graphs needs a CUDA device")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="auto")
@@ -146,11 +151,9 @@ def main() -> None:
 
     # Library: epochs 1..E-1 without refinement, the last with it; the first epoch includes warm-up (cuDNN autotuning).
     # With --cuda-graphs the first epoch also warms up and captures the graphs.
-    if args.cuda_graphs and device.type != "cuda":
-        parser.error("--cuda-graphs needs a CUDA device")
-    runs = ({"library": {}} | ({"library, torch.compile": {"compile": True}} if args.compile else {})
-            | ({"library, CUDA graphs": {"cuda_graphs": True}} if args.cuda_graphs else {}))
-    for name, options in runs.items():
+    check_cuda_graphs(parser, args.cuda_graphs, device)
+
+    def time_library(name: str, **options) -> None:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         trainer = Trainer(config, images, device=device, progress=False, **options)
@@ -181,6 +184,12 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.empty_cache()
 
+    runs = ["library"]
+    time_library("library")
+    if args.compile:
+        runs.append("library, torch.compile")
+        time_library("library, torch.compile", compile=True)
+
     if not args.skip_reference:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -191,21 +200,41 @@ def main() -> None:
         seconds = [reference_epoch(config, images_nhwc, model, optimizer, targets, device, args.workers) for _ in range(2)]
         payload["reference"] = {"epoch_seconds": seconds, "images_per_second": n_images / seconds[1], "workers": args.workers,
                                 "peak_memory_gb": peak_memory_gb(device)}
-        payload["speedup"] = payload["library"]["images_per_second"] / payload["reference"]["images_per_second"]
-        payload["speedups"] = {name: payload[name]["images_per_second"] / payload["reference"]["images_per_second"] for name in runs}
         print(f"reference: {payload['reference']}", flush=True)
+        del model, optimizer
 
+    name = f"throughput_{args.preset}_{'gpu' if device.type == 'cuda' else 'cpu'}"
+    if args.cuda_graphs:  # last, after the other figures are saved: a failure here is reported, not a lost run
+        save(name, payload, report(args, payload, runs, config, n_images, side), quiet=True)
+        runs.append("library, CUDA graphs")
+        torch.backends.cudnn.benchmark = True
+        try:
+            time_library("library, CUDA graphs", cuda_graphs=True)
+        except Exception as error:  # noqa: BLE001 (any failure: printed and saved beside the other figures)
+            payload["library, CUDA graphs"] = {"error": f"{type(error).__name__}: {error}"}
+            print(f"library, CUDA graphs FAILED: {type(error).__name__}: {error}", flush=True)
+    save(name, payload, report(args, payload, runs, config, n_images, side))
+    if "error" in payload.get("library, CUDA graphs", {}):
+        raise SystemExit(1)
+
+
+def report(args: argparse.Namespace, payload: dict, runs: list[str], config, n_images: int, side: int) -> list[str]:
+    """The results file's lines: a table of the paths timed, the ratios to the reference, the projections."""
     gpu = payload["machine"]["gpu"] or f"{payload['machine']['cpus']} CPUs, no GPU"
     lib = payload["library"]
+    timed = [name for name in [*runs, "reference"] if name in payload and "error" not in payload[name]]
     lines = [f"# Throughput: one {args.preset}-shaped epoch ({n_images} random images {side}x{side}, {config.network}, "
              f"batch {config.batch_size}, alternating rotation) on {gpu}", "",
              "| path | images/s | epoch s | peak memory GiB |", "|---|---|---|---|"]
-    for name in [*runs, "reference"]:
-        if name in payload:
-            row = payload[name]
-            seconds = n_images / row["images_per_second"]
-            lines.append(f"| {name} | {row['images_per_second']:.1f} | {seconds:.2f} | {row['peak_memory_gb']:.2f} |")
-    if "speedup" in payload:
+    for name in timed:
+        row = payload[name]
+        seconds = n_images / row["images_per_second"]
+        lines.append(f"| {name} | {row['images_per_second']:.1f} | {seconds:.2f} | {row['peak_memory_gb']:.2f} |")
+    lines += [f"| {name} | failed: {payload[name]['error']} | | |" for name in runs if "error" in payload.get(name, {})]
+    if "reference" in payload:
+        payload["speedup"] = lib["images_per_second"] / payload["reference"]["images_per_second"]
+        payload["speedups"] = {name: payload[name]["images_per_second"] / payload["reference"]["images_per_second"]
+                               for name in timed if name != "reference"}
         lines += ["", f"Library / reference: {payload['speedup']:.2f}x (same run, same device)."]
         lines += [f"{name} / reference: {ratio:.2f}x." for name, ratio in payload["speedups"].items() if name != "library"]
     lines += ["", f"Hungarian step: {lib['hungarian_seconds_per_epoch']:.2f} s of CPU time per library epoch "
@@ -215,10 +244,10 @@ def main() -> None:
               f"Projected {PAPER_EPOCHS}-epoch preset on all images of the data set on this device: "
               f"{lib['projected_preset_hours']:.2f} h (epochs + per-epoch evaluation + {PAPER_REFINE_EPOCHS} k-means "
               f"refinements, scaled linearly from {n_images} images; k-means share {100 * lib['kmeans_share_of_400_epochs']:.1f}%).",
-              *[f"{name}: projected {payload[name]['projected_preset_hours']:.2f} h." for name in runs if name != "library"],
+              *[f"{name}: projected {payload[name]['projected_preset_hours']:.2f} h." for name in timed
+                if name not in ("library", "reference")],
               "", f"Data: {payload['data']}. Machine: {payload['machine']}"]
-    device_name = "gpu" if device.type == "cuda" else "cpu"
-    save(f"throughput_{args.preset}_{device_name}", payload, lines)
+    return lines
 
 
 if __name__ == "__main__":

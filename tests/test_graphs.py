@@ -6,6 +6,8 @@ optimiser, and each replay runs it again on the same static tensors: what the tr
 warms up and captures afresh is then checked bit for bit against the plain trainer. The GPU itself is
 checked in tests/test_gpu.py (skipped without CUDA).
 """
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -15,6 +17,8 @@ from mmdc_lib.step import train_step
 from mmdc_lib.train import Trainer
 
 from test_train import authors_pipeline_run, small_run
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def emulated_capture(model: torch.nn.Module, optimizer: torch.optim.Optimizer):
@@ -155,3 +159,39 @@ def test_the_cifar10_preset_trains_graphed_as_plain_on_a_tiny_set():
     plain = Trainer(config, images, device="cpu", progress=False).fit()
     result = graphed(Trainer(config, images, device="cpu", progress=False)).fit()
     assert_same_run(result, plain)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_throughput_benchmark_reports_graphed_steps_and_survives_their_failure(tmp_path, monkeypatch, capsys, fails):
+    """benchmarks/throughput.py --cuda-graphs, its report path run on the CPU with the emulated capture: a row and a
+    ratio for the graphed steps, or, when they fail, the other figures saved, the error in the table, exit 1."""
+    import sys
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # benchmarks/ is not a package
+    import common
+    import throughput
+
+    class EmulatedOnTheCpu(Trainer):
+        def __init__(self, *args, cuda_graphs=False, **kwargs):
+            super().__init__(*args, **kwargs)
+            if cuda_graphs and fails:
+                raise RuntimeError("operation not permitted when stream is capturing")
+            if cuda_graphs:
+                graphed(self)
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    monkeypatch.setattr(throughput, "Trainer", EmulatedOnTheCpu)
+    monkeypatch.setattr(throughput, "check_cuda_graphs", lambda *args: None)
+    monkeypatch.setattr(sys, "argv", ["throughput.py", "--device", "cpu", "--images", "48", "--network", "small",
+                                      "--workers", "1", "--cuda-graphs"])
+    if fails:
+        with pytest.raises(SystemExit, match="1"):
+            throughput.main()
+    else:
+        throughput.main()
+    table = (tmp_path / "throughput_cifar10_cpu.md").read_text()
+    assert "| library |" in table and "| reference |" in table and "Library / reference:" in table
+    if fails:
+        assert "| library, CUDA graphs | failed: RuntimeError: operation not permitted when stream is capturing" in table
+    else:
+        assert "| library, CUDA graphs |" in table and "library, CUDA graphs / reference:" in table

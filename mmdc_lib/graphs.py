@@ -17,7 +17,7 @@ How (PyTorch's "whole-network capture", torch.cuda.graph):
   the graph's static tensors and replays it. The targets (the Hungarian step, scipy on the CPU) are computed
   before the copy, so the GPU waits for scipy here, where the plain step overlaps it with the forward pass.
 
-The computation is ``step.train_step``'s, unchanged. On the CPU an emulated capture (the step run, its effects
+The computation is ``step.train_step``'s, unchanged. On the CPU ``emulated_capture`` (the step run, its effects
 undone) checks the bookkeeping: a trainer with it trains bit for bit as the plain one (tests/test_graphs.py).
 Single process only (no DistributedDataParallel), without ``torch.compile``; autocast without its weight
 cache, as captures need (``autocast_for(..., cache_enabled=False)``).
@@ -43,6 +43,39 @@ def cuda_capture(function: Callable[[], tuple]) -> tuple[Callable[[], None], tup
     with torch.cuda.graph(graph):
         outputs = function()
     return graph.replay, outputs
+
+
+def emulated_capture(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                     on_replay: Optional[Callable[[Callable[[], None]], None]] = None) -> Capture:
+    """A CPU stand-in for ``cuda_capture`` (tests; counting what a GPU would launch): capturing runs the function
+    and undoes its effects on the model's parameters and buffers and the optimiser's state, as a capture that
+    only records would leave them; each replay runs it again and writes into the first outputs.
+    ``on_replay(run)``, if given, is called with each replay's work instead of running it (a counter's hook)."""
+
+    def capture(function: Callable[[], tuple]) -> tuple[Callable[[], None], tuple]:
+        tensors = list(model.state_dict(keep_vars=True).values())  # parameters and BatchNorm buffers
+        saved = [tensor.detach().clone() for tensor in tensors]
+        state = {parameter: dict(entries) for parameter, entries in optimizer.state.items()}
+        state_values = {parameter: {key: value.clone() for key, value in entries.items() if torch.is_tensor(value)}
+                        for parameter, entries in state.items()}
+        outputs = function()
+        with torch.no_grad():
+            for tensor, value in zip(tensors, saved):
+                tensor.copy_(value)
+            for parameter in [p for p in optimizer.state if p not in state]:
+                del optimizer.state[parameter]
+            for parameter, entries in state.items():
+                optimizer.state[parameter] = entries
+                for key, value in state_values[parameter].items():
+                    entries[key].copy_(value)
+
+        def run() -> None:
+            for static, value in zip(outputs, function()):
+                static.copy_(value)
+
+        return (run if on_replay is None else lambda: on_replay(run)), outputs
+
+    return capture
 
 
 @dataclass

@@ -12,43 +12,13 @@ import pytest
 import torch
 
 from mmdc_lib.config import preset
-from mmdc_lib.graphs import StepGraphs
+from mmdc_lib.graphs import StepGraphs, emulated_capture
 from mmdc_lib.step import train_step
 from mmdc_lib.train import Trainer
 
 from test_train import authors_pipeline_run, small_run
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def emulated_capture(model: torch.nn.Module, optimizer: torch.optim.Optimizer):
-    """A CPU stand-in for ``graphs.cuda_capture``: (replay, outputs) of a function, without changing the model,
-    its buffers or the optimiser's state (a capture runs nothing)."""
-
-    def capture(function):
-        tensors = list(model.state_dict(keep_vars=True).values())  # parameters and BatchNorm buffers
-        saved = [tensor.detach().clone() for tensor in tensors]
-        state = {parameter: dict(entries) for parameter, entries in optimizer.state.items()}
-        state_values = {parameter: {key: value.clone() for key, value in entries.items() if torch.is_tensor(value)}
-                        for parameter, entries in state.items()}
-        outputs = function()
-        with torch.no_grad():
-            for tensor, value in zip(tensors, saved):
-                tensor.copy_(value)
-            for parameter in [p for p in optimizer.state if p not in state]:
-                del optimizer.state[parameter]
-            for parameter, entries in state.items():
-                optimizer.state[parameter] = entries
-                for key, value in state_values[parameter].items():
-                    entries[key].copy_(value)
-
-        def replay():
-            for static, value in zip(outputs, function()):
-                static.copy_(value)
-
-        return replay, outputs
-
-    return capture
 
 
 def graphed(trainer: Trainer) -> Trainer:

@@ -32,7 +32,7 @@ import torch
 
 from .step import Targets, train_step
 
-WARMUP_CALLS = 2  # eager calls of each graph before its capture (PyTorch's example warms up with 3, DDP needs 11)
+WARMUP_CALLS = 2  # eager calls of each graph before its capture (PyTorch's whole-network example warms up with 3)
 
 Capture = Callable[[Callable[[], tuple]], tuple[Callable[[], None], tuple]]
 
@@ -50,7 +50,7 @@ def emulated_capture(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     """A CPU stand-in for ``cuda_capture`` (tests; counting what a GPU would launch): capturing runs the function
     and undoes its effects on the model's parameters and buffers and the optimiser's state, as a capture that
     only records would leave them; each replay runs it again and writes into the first outputs.
-    ``on_replay(run)``, if given, is called with each replay's work instead of running it (a counter's hook)."""
+    ``on_replay(run)``, if given, wraps each replay: it is called with the replay's work and must run it (a counter's hook)."""
 
     def capture(function: Callable[[], tuple]) -> tuple[Callable[[], None], tuple]:
         tensors = list(model.state_dict(keep_vars=True).values())  # parameters and BatchNorm buffers

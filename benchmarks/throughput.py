@@ -116,6 +116,7 @@ def reference_epoch(config, images_nhwc: np.ndarray, model, optimizer, targets: 
 
 
 def check_cuda_graphs(parser: argparse.ArgumentParser, cuda_graphs: bool, device: torch.device) -> None:
+    """--cuda-graphs needs a CUDA device: the parser's error (status 2) otherwise."""
     if cuda_graphs and device.type != "cuda":
         parser.error("--cuda-graphs needs a CUDA device")
 
@@ -205,24 +206,39 @@ def main() -> None:
 
     name = f"throughput_{args.preset}_{'gpu' if device.type == 'cuda' else 'cpu'}"
     if args.cuda_graphs:  # last, after the other figures are saved: a failure here is reported, not a lost run
+        add_speedups(payload, runs)
         save(name, payload, report(args, payload, runs, config, n_images, side), quiet=True)
         runs.append("library, CUDA graphs")
-        torch.backends.cudnn.benchmark = True
         try:
             time_library("library, CUDA graphs", cuda_graphs=True)
         except Exception as error:  # noqa: BLE001 (any failure: printed and saved beside the other figures)
             payload["library, CUDA graphs"] = {"error": f"{type(error).__name__}: {error}"}
             print(f"library, CUDA graphs FAILED: {type(error).__name__}: {error}", flush=True)
+    add_speedups(payload, runs)
     save(name, payload, report(args, payload, runs, config, n_images, side))
     if "error" in payload.get("library, CUDA graphs", {}):
         raise SystemExit(1)
+
+
+def timed_paths(payload: dict, runs: list[str]) -> list[str]:
+    """The library paths and the reference that were timed (not those that failed), in the table's order."""
+    return [name for name in [*runs, "reference"] if name in payload and "error" not in payload[name]]
+
+
+def add_speedups(payload: dict, runs: list[str]) -> None:
+    """Each timed library path's images/s over the reference's (same run), when the reference was timed."""
+    if "reference" in payload:
+        reference = payload["reference"]["images_per_second"]
+        payload["speedup"] = payload["library"]["images_per_second"] / reference
+        payload["speedups"] = {name: payload[name]["images_per_second"] / reference
+                               for name in timed_paths(payload, runs) if name != "reference"}
 
 
 def report(args: argparse.Namespace, payload: dict, runs: list[str], config, n_images: int, side: int) -> list[str]:
     """The results file's lines: a table of the paths timed, the ratios to the reference, the projections."""
     gpu = payload["machine"]["gpu"] or f"{payload['machine']['cpus']} CPUs, no GPU"
     lib = payload["library"]
-    timed = [name for name in [*runs, "reference"] if name in payload and "error" not in payload[name]]
+    timed = timed_paths(payload, runs)
     lines = [f"# Throughput: one {args.preset}-shaped epoch ({n_images} random images {side}x{side}, {config.network}, "
              f"batch {config.batch_size}, alternating rotation) on {gpu}", "",
              "| path | images/s | epoch s | peak memory GiB |", "|---|---|---|---|"]
@@ -231,10 +247,7 @@ def report(args: argparse.Namespace, payload: dict, runs: list[str], config, n_i
         seconds = n_images / row["images_per_second"]
         lines.append(f"| {name} | {row['images_per_second']:.1f} | {seconds:.2f} | {row['peak_memory_gb']:.2f} |")
     lines += [f"| {name} | failed: {payload[name]['error']} | | |" for name in runs if "error" in payload.get(name, {})]
-    if "reference" in payload:
-        payload["speedup"] = lib["images_per_second"] / payload["reference"]["images_per_second"]
-        payload["speedups"] = {name: payload[name]["images_per_second"] / payload["reference"]["images_per_second"]
-                               for name in timed if name != "reference"}
+    if "speedup" in payload:
         lines += ["", f"Library / reference: {payload['speedup']:.2f}x (same run, same device)."]
         lines += [f"{name} / reference: {ratio:.2f}x." for name, ratio in payload["speedups"].items() if name != "library"]
     lines += ["", f"Hungarian step: {lib['hungarian_seconds_per_epoch']:.2f} s of CPU time per library epoch "

@@ -14,7 +14,7 @@ import time
 import warnings
 import zlib
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from . import reproduce
 from .processes import distributed, start_processes, together
 from .runs import METRICS_NAME, provenance, read_metrics, write_atomically
 from .train import Trainer, check_out_dir, resolve_device
+
+if TYPE_CHECKING:
+    import torch
 
 # What bad input raises, by family: our ValueError/TypeError (CheckpointError and the data errors included),
 # OSError and its children (missing, unwritable or read-only paths; gzip.BadGzipFile; PIL's UnidentifiedImageError),
@@ -164,7 +167,7 @@ def write_figures(out: Path, images: np.ndarray, labels: np.ndarray, scores, cla
         plt.close(figure)
 
 
-def check_cuda_graphs(cuda_graphs: bool, compile, device) -> None:
+def check_cuda_graphs(cuda_graphs: bool, compile: bool | str, device: torch.device) -> None:
     """--cuda-graphs needs one CUDA GPU in one process, without --compile: ValueError (one line) otherwise."""
     if not cuda_graphs:
         return

@@ -34,6 +34,7 @@ from .step import Targets, train_step
 
 WARMUP_CALLS = 2  # eager calls of each graph before its capture (PyTorch's whole-network example warms up with 3)
 
+# A capture: given a function returning a tuple of tensors, (replay, those tensors, which each replay overwrites).
 Capture = Callable[[Callable[[], tuple]], tuple[Callable[[], None], tuple]]
 
 
@@ -49,8 +50,10 @@ def emulated_capture(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                      on_replay: Optional[Callable[[Callable[[], None]], None]] = None) -> Capture:
     """A CPU stand-in for ``cuda_capture`` (tests; counting what a GPU would launch): capturing runs the function
     and undoes its effects on the model's parameters and buffers and the optimiser's state, as a capture that
-    only records would leave them; each replay runs it again and writes into the first outputs.
-    ``on_replay(run)``, if given, wraps each replay: it is called with the replay's work and must run it (a counter's hook)."""
+    only records would leave them; each replay runs it again, at the learning rates of the capture (a CUDA graph
+    holds them as constants), and writes into the first outputs.
+    ``on_replay(run)``, if given, wraps each replay: it is called with the replay's work and must run it
+    (a counter's hook)."""
 
     def capture(function: Callable[[], tuple]) -> tuple[Callable[[], None], tuple]:
         tensors = list(model.state_dict(keep_vars=True).values())  # parameters and BatchNorm buffers
@@ -58,6 +61,7 @@ def emulated_capture(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         state = {parameter: dict(entries) for parameter, entries in optimizer.state.items()}
         state_values = {parameter: {key: value.clone() for key, value in entries.items() if torch.is_tensor(value)}
                         for parameter, entries in state.items()}
+        rates = [group["lr"] for group in optimizer.param_groups]
         outputs = function()
         with torch.no_grad():
             for tensor, value in zip(tensors, saved):
@@ -70,7 +74,15 @@ def emulated_capture(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     entries[key].copy_(value)
 
         def run() -> None:
-            for static, value in zip(outputs, function()):
+            now = [group["lr"] for group in optimizer.param_groups]
+            for group, rate in zip(optimizer.param_groups, rates):
+                group["lr"] = rate
+            try:
+                values = function()
+            finally:
+                for group, rate in zip(optimizer.param_groups, now):
+                    group["lr"] = rate
+            for static, value in zip(outputs, values):
                 static.copy_(value)
 
         return (run if on_replay is None else lambda: on_replay(run)), outputs
@@ -80,6 +92,8 @@ def emulated_capture(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
 
 @dataclass
 class _Graph:
+    """One graph's state: warming up (``replay`` None) or captured."""
+
     calls: int = 0  # eager calls so far (warm-up)
     replay: Optional[Callable[[], None]] = None
     inputs: tuple = ()  # static tensors (or None) that each replay reads
@@ -87,6 +101,7 @@ class _Graph:
 
 
 def _shapes(*tensors: Optional[torch.Tensor]) -> tuple:
+    """What a graph's inputs must keep: each tensor's (shape, dtype, device), None for an absent one."""
     return tuple(None if t is None else (tuple(t.shape), t.dtype, t.device) for t in tensors)
 
 
@@ -155,8 +170,8 @@ class StepGraphs:
 
     def train_step(
         self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, views: Optional[torch.Tensor],
-        targets: Optional[Targets], rotated: Optional[torch.Tensor] = None, rotation_labels: Optional[torch.Tensor] = None,
-        *, rotation_weight: float = 0.5, mse_reduction: str = "sum",
+        targets: Optional[Targets], rotated: Optional[torch.Tensor] = None,
+        rotation_labels: Optional[torch.Tensor] = None, *, rotation_weight: float = 0.5, mse_reduction: str = "sum",
         autocast: Optional[contextlib.AbstractContextManager] = None, loss_scale: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``step.train_step`` with the same arguments (``model`` and ``optimizer`` must be this object's):

@@ -49,7 +49,8 @@ def add_parser(commands) -> None:
     reproduce.add_argument("--precision", choices=PRECISIONS, default=None)
     reproduce.add_argument("--compile", nargs="?", const="default", default=False, choices=COMPILE_MODES, metavar="MODE",
                            help="torch.compile each run's network, in MODE (see train --help)")
-    reproduce.add_argument("--cuda-graphs", action="store_true", help="whole-step CUDA graphs in every run (see train --help)")
+    reproduce.add_argument("--cuda-graphs", action="store_true",
+                           help="whole-step CUDA graphs in every run (see train --help)")
     reproduce.add_argument("--no-progress", action="store_true")
 
 
@@ -69,7 +70,8 @@ def _train_arguments(args: argparse.Namespace, dataset: str, seed: int, run_dir:
         if value is not None:
             arguments += [flag, str(value)]
     arguments += ["--no-download"] * args.no_download + ["--no-progress"] * args.no_progress + (["--compile", args.compile] if args.compile else [])
-    return arguments + ["--cuda-graphs"] * args.cuda_graphs
+    arguments += ["--cuda-graphs"] * args.cuda_graphs
+    return arguments
 
 
 def _schedule_label(dataset: str, epochs: int, subset) -> str:

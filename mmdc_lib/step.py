@@ -43,7 +43,9 @@ def bf16_is_fast(device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
 
 
-def autocast_for(device: torch.device, precision: str = "auto", cache_enabled: bool = True) -> contextlib.AbstractContextManager:
+def autocast_for(
+    device: torch.device, precision: str = "auto", cache_enabled: bool = True,
+) -> contextlib.AbstractContextManager:
     """bf16 autocast for the backbone where asked ("bf16"), or ("auto") on a GPU with bf16 tensor cores;
     float32 otherwise (a Colab T4 has no bf16 convolutions). ``cache_enabled=False`` for CUDA graph captures
     (autocast's cache of bf16 weights must not outlive a capture).

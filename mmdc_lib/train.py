@@ -150,11 +150,13 @@ class Trainer:
             raise ValueError(f"compile={compile!r} should be True, False or one of {COMPILE_MODES}.")
         if not isinstance(cuda_graphs, bool):
             raise TypeError(f"cuda_graphs should be True or False, got {cuda_graphs!r}.")
+        if cuda_graphs and compile:
+            raise ValueError("cuda_graphs=True and compile cannot be combined; choose one.")
+        if cuda_graphs and world_size() > 1:
+            raise ValueError(f"cuda_graphs=True runs in one process; this one is one of {world_size()} (torchrun).")
         self.device = resolve_device(device)
         if cuda_graphs and self.device.type != "cuda":
             raise ValueError(f"cuda_graphs=True needs a CUDA device; this trainer's device is '{self.device}'.")
-        if cuda_graphs and compile:
-            raise ValueError("cuda_graphs=True and compile cannot be combined; choose one.")
         self.images = images.to(self.device)
         self.labels = labels
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -169,8 +171,6 @@ class Trainer:
         self.rank = dist.get_rank() if self.world > 1 else 0
         if n_samples < 2 * self.world:
             raise ValueError(f"n_samples={n_samples} is too few for {self.world} processes: each needs 2 images or more.")
-        if cuda_graphs and self.world > 1:
-            raise ValueError(f"cuda_graphs=True runs in one process; this one is one of {self.world} (torchrun).")
 
         # Model initialisation draws from the global CPU RNG: seed it inside fork_rng so the caller's stays as it was.
         with torch.random.fork_rng(devices=[]):
@@ -367,7 +367,7 @@ class Trainer:
         for _, _, scale, _, views in self._batch_views(order, bounds, crops, params, copies=N_ROTATIONS):
             rotated, rotation_labels = rotate_quarters(views)
             _, rotation = self._train_step(self.forward_model, self.optimizer, None, None, rotated, rotation_labels,
-                                     rotation_weight=1.0, autocast=self.autocast, loss_scale=scale)
+                                           rotation_weight=1.0, autocast=self.autocast, loss_scale=scale)
             total += rotation
         return self._mean_over_processes(total / len(bounds))
 
@@ -449,9 +449,10 @@ class Trainer:
             if joint:  # one randomly rotated copy per image, in the same forward pass (BatchNorm sees both)
                 rotation_labels = quarters[low:high]
                 rotated = rotate_by(views, rotation_labels)
-            mse, rotation = self._train_step(self.forward_model, self.optimizer, None if warmup else views, targets, rotated,
-                                       rotation_labels, rotation_weight=1.0 if warmup else config.rotation_weight,
-                                       mse_reduction=config.mse_reduction, autocast=self.autocast, loss_scale=scale)
+            mse, rotation = self._train_step(
+                self.forward_model, self.optimizer, None if warmup else views, targets, rotated, rotation_labels,
+                rotation_weight=1.0 if warmup else config.rotation_weight, mse_reduction=config.mse_reduction,
+                autocast=self.autocast, loss_scale=scale)
             mse_total += mse
             rotation_total += rotation
             if mine is not None:

@@ -456,6 +456,14 @@ def test_cuda_graphs_with_compile_is_refused_and_without_the_flag_nothing_is_che
     check_cuda_graphs(False, "default", torch.device("cpu"))  # without the flag: nothing to check
 
 
+def test_cuda_graphs_under_torchrun_is_refused(monkeypatch):
+    import mmdc_lib.cli
+
+    monkeypatch.setattr(mmdc_lib.cli, "distributed", lambda: True)
+    with pytest.raises(ValueError, match="--cuda-graphs runs in one process; leave it out under torchrun"):
+        mmdc_lib.cli.check_cuda_graphs(True, False, torch.device("cuda"))
+
+
 def test_an_unknown_compile_mode_is_one_line_with_status_2():
     result = run_main("train", *SMALL_RUN, "--compile", "fastest")
     assert result.returncode == 2

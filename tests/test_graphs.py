@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def graphed(trainer: Trainer) -> Trainer:
-    trainer.step_graphs = StepGraphs(trainer.model, trainer.optimizer, capture=emulated_capture(trainer.model, trainer.optimizer))
+    capture = emulated_capture(trainer.model, trainer.optimizer)
+    trainer.step_graphs = StepGraphs(trainer.model, trainer.optimizer, capture=capture)
     return trainer
 
 
@@ -67,6 +68,9 @@ def test_graphs_are_captured_once_per_shape_and_afresh_for_a_new_learning_rate()
     optimizer.param_groups[0]["lr"] = 0.01  # a milestone: the old rate's graphs are dropped at the next new key
     wrapped(torch.ones(4, 3))
     assert len(graphs.graphs) == 1 and graphs.replays == 3
+    for _ in range(2):  # a second warm-up call, then a capture at the new rate
+        wrapped(torch.ones(4, 3))
+    assert (graphs.captures, graphs.replays) == (2, 4)
 
 
 def test_graphed_steps_compute_the_plain_steps_losses_and_updates():
@@ -116,6 +120,21 @@ def test_cuda_graphs_on_a_cpu_is_refused_naming_the_device():
         Trainer(config, images, device="cpu", cuda_graphs=True)
 
 
+def test_cuda_graphs_with_compile_is_refused():
+    config, images, _ = small_run()
+    with pytest.raises(ValueError, match="cuda_graphs=True and compile cannot be combined; choose one"):
+        Trainer(config, images, device="cpu", cuda_graphs=True, compile=True)
+
+
+def test_cuda_graphs_under_torchrun_is_refused_naming_the_processes(monkeypatch):
+    import mmdc_lib.train
+
+    monkeypatch.setattr(mmdc_lib.train, "world_size", lambda: 2)
+    config, images, _ = small_run()
+    with pytest.raises(ValueError, match=r"cuda_graphs=True runs in one process; this one is one of 2 \(torchrun\)"):
+        Trainer(config, images, device="cpu", cuda_graphs=True)
+
+
 def test_cuda_graphs_must_be_a_bool():
     config, images, _ = small_run()
     with pytest.raises(TypeError, match="cuda_graphs should be True or False, got 'yes'"):
@@ -132,7 +151,7 @@ def test_the_cifar10_preset_trains_graphed_as_plain_on_a_tiny_set():
 
 
 @pytest.mark.parametrize("fails", [False, True])
-def test_the_throughput_benchmark_reports_graphed_steps_and_survives_their_failure(tmp_path, monkeypatch, capsys, fails):
+def test_the_throughput_benchmark_reports_graphed_steps_and_survives_their_failure(tmp_path, monkeypatch, fails):
     """benchmarks/throughput.py --cuda-graphs, its report path run on the CPU with the emulated capture: a row and a
     ratio for the graphed steps, or, when they fail, the other figures saved, the error in the table, exit 1."""
     import sys
@@ -165,3 +184,22 @@ def test_the_throughput_benchmark_reports_graphed_steps_and_survives_their_failu
         assert "| library, CUDA graphs | failed: RuntimeError: operation not permitted when stream is capturing" in table
     else:
         assert "| library, CUDA graphs |" in table and "library, CUDA graphs / reference:" in table
+
+
+def test_the_short_last_batch_gets_graphs_of_its_own_and_a_new_rate_captures_afresh():
+    """The schedule of tests/test_gpu.py's CUDA-graph test (500 images, batches of 64: 7 full and one of 52;
+    alternating rotation; lr x0.1 after epoch 3, refinement in epoch 4) on a small network, emulated: epoch 1
+    captures the full batches' rotation, clustering and clean graphs; the last batch's three, called once an
+    epoch, are captured in epoch 3; epoch 4's new rate captures the full batches' two training graphs afresh
+    (refinement: no clean pass), and the last batch's stay warming up. The clean graphs outlive the rate."""
+    config = preset("cifar10")
+    config.network, config.input_size, config.batch_size = "small", 16, 64
+    config.epochs, config.lr_milestones, config.refine_epoch = 4, (3,), 3
+    images = torch.randint(0, 256, (500, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    trainer = graphed(Trainer(config, images, device="cpu", progress=False))
+    trainer.fit()
+    graphs = trainer.step_graphs
+    assert graphs.captures == 8
+    captured = {(key[0], next(shape[0][0] for shape in key[2] if shape is not None))
+                for key, graph in graphs.graphs.items() if graph.replay is not None}
+    assert captured == {("clean", 64), ("clean", 52), ("train", 4 * 64), ("train", 64)}

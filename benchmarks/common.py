@@ -2,6 +2,7 @@
 save results."""
 from __future__ import annotations
 
+import argparse
 import ast
 import copy
 import json
@@ -38,6 +39,12 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     except OSError:
         pass
     return platform.processor()
+
+
+def require_cuda_for_graphs(parser: argparse.ArgumentParser, cuda_graphs: bool, device: torch.device) -> None:
+    """A benchmark's --cuda-graphs needs a CUDA device: the parser's error (status 2) otherwise."""
+    if cuda_graphs and device.type != "cuda":
+        parser.error("--cuda-graphs needs a CUDA device")
 
 
 def machine() -> dict:

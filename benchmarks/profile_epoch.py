@@ -16,7 +16,7 @@ import argparse
 import sys
 
 import torch
-from common import machine, timed_epoch
+from common import machine, require_cuda_for_graphs, timed_epoch
 from torch.profiler import ProfilerActivity, profile
 
 from mmdc_lib.config import COMPILE_MODES, preset
@@ -43,8 +43,7 @@ def main() -> None:
         config.network = args.network
     config.epochs, config.refine_epoch, config.lr_milestones = 10, None, (10,)
     images = torch.randint(0, 256, (args.images, 3, side, side), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    if args.cuda_graphs and device.type != "cuda":
-        parser.error("--cuda-graphs needs a CUDA device")
+    require_cuda_for_graphs(parser, args.cuda_graphs, device)
     eager_steady = None
     if args.cuda_graphs:
         plain = Trainer(config, images, device=device, progress=False)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import machine, save, synchronize, timed_epoch
+from common import machine, require_cuda_for_graphs, save, synchronize, timed_epoch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
@@ -115,12 +115,6 @@ def reference_epoch(config, images_nhwc: np.ndarray, model, optimizer, targets: 
     return time.perf_counter() - start
 
 
-def check_cuda_graphs(parser: argparse.ArgumentParser, cuda_graphs: bool, device: torch.device) -> None:
-    """--cuda-graphs needs a CUDA device: the parser's error (status 2) otherwise."""
-    if cuda_graphs and device.type != "cuda":
-        parser.error("--cuda-graphs needs a CUDA device")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="auto")
@@ -152,7 +146,7 @@ def main() -> None:
 
     # Library: epochs 1..E-1 without refinement, the last with it; the first epoch includes warm-up (cuDNN autotuning).
     # With --cuda-graphs the first epoch also warms up and captures the graphs.
-    check_cuda_graphs(parser, args.cuda_graphs, device)
+    require_cuda_for_graphs(parser, args.cuda_graphs, device)
 
     def time_library(name: str, **options) -> None:
         if device.type == "cuda":

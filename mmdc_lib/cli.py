@@ -14,7 +14,7 @@ import time
 import warnings
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -23,12 +23,10 @@ from .data import DATASETS, MAX_IMAGE_SIZE, load_dataset
 from .estimator import INPUT_SIZE_RANGE, NATIVE_SIZE_EVAL_CROP, default_input_size, images_to_uint8_nchw
 from .metrics import NMI_AVERAGING, evaluate_clustering
 from . import reproduce
-from .processes import distributed, start_processes, together
+from .graphs import check_cuda_graphs
+from .processes import distributed, start_processes, together, world_size
 from .runs import METRICS_NAME, provenance, read_metrics, write_atomically
 from .train import Trainer, check_out_dir, resolve_device
-
-if TYPE_CHECKING:
-    import torch
 
 # What bad input raises, by family: our ValueError/TypeError (CheckpointError and the data errors included),
 # OSError and its children (missing, unwritable or read-only paths; gzip.BadGzipFile; PIL's UnidentifiedImageError),
@@ -167,18 +165,6 @@ def write_figures(out: Path, images: np.ndarray, labels: np.ndarray, scores, cla
         plt.close(figure)
 
 
-def check_cuda_graphs(cuda_graphs: bool, compile: bool | str, device: torch.device) -> None:
-    """--cuda-graphs needs one CUDA GPU in one process, without --compile: ValueError (one line) otherwise."""
-    if not cuda_graphs:
-        return
-    if device.type != "cuda":
-        raise ValueError(f"--cuda-graphs needs a CUDA device; this run's device is '{device}'.")
-    if compile:
-        raise ValueError("--cuda-graphs and --compile cannot be combined; choose one.")
-    if distributed():
-        raise ValueError("--cuda-graphs runs in one process; leave it out under torchrun.")
-
-
 def train(args: argparse.Namespace) -> dict:
     if args.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(DATASETS)}.")
@@ -188,7 +174,8 @@ def train(args: argparse.Namespace) -> dict:
     config.validate()  # a bad --seed or --epochs is named before the data set loads
     rank, device_name = start_processes(args.device)
     device = resolve_device(device_name)
-    check_cuda_graphs(args.cuda_graphs, args.compile, device)
+    if args.cuda_graphs:  # the trainer's own check, in the flags' spelling, before the data set loads
+        check_cuda_graphs(device, args.compile, world_size(), "--cuda-graphs", "--compile")
     if args.dataset != "folder" and (args.image_size is not None or args.skip_bad_images):
         raise ValueError("--image-size and --skip-bad-images apply to --dataset folder only.")
     if args.image_size is not None and not 2 <= args.image_size <= MAX_IMAGE_SIZE:

@@ -38,6 +38,23 @@ WARMUP_CALLS = 2  # eager calls of each graph before its capture (PyTorch's whol
 Capture = Callable[[Callable[[], tuple]], tuple[Callable[[], None], tuple]]
 
 
+def check_cuda_graphs(device: torch.device, compile: bool | str, processes: int, flag: str = "cuda_graphs=True",
+                      compile_flag: str = "compile") -> None:
+    """Whole-step graphs need one CUDA device in one process, without torch.compile: ValueError naming ``flag``
+    otherwise (the trainer's spelling by default; the command line passes "--cuda-graphs", "--compile")."""
+    if compile:
+        raise ValueError(f"{flag} and {compile_flag} cannot be combined; choose one.")
+    if processes > 1:
+        raise ValueError(f"{flag} runs in one process; this one is one of {processes} (torchrun).")
+    if device.type != "cuda":
+        raise ValueError(f"{flag} needs a CUDA device; the device here is '{device}'.")
+
+
+def _autocasting(autocast: Optional[contextlib.AbstractContextManager]) -> bool:
+    """Whether ``autocast`` casts (a graph's kernels differ with it), not None or a nullcontext."""
+    return autocast is not None and not isinstance(autocast, contextlib.nullcontext)
+
+
 def cuda_capture(function: Callable[[], tuple]) -> tuple[Callable[[], None], tuple]:
     """Record ``function``'s kernels in a CUDA graph: (replay, the outputs that each replay overwrites)."""
     graph = torch.cuda.CUDAGraph()
@@ -135,7 +152,7 @@ class StepGraphs:
     def _eager(self, function: Callable[..., tuple], inputs: tuple) -> tuple:
         """A warm-up call: on a side stream on a GPU (as PyTorch's capture examples), synchronised before and
         after (a few times a run), so no memory is shared across streams unseen."""
-        if not torch.cuda.is_available() or not any(t is not None and t.is_cuda for t in inputs):
+        if not any(t is not None and t.is_cuda for t in inputs):
             return function(*inputs)
         torch.cuda.synchronize()
         with torch.cuda.stream(torch.cuda.Stream()):
@@ -180,9 +197,8 @@ class StepGraphs:
         if model is not self.model or optimizer is not self.optimizer:
             raise ValueError("StepGraphs.train_step needs the model and optimiser the graphs were made for.")
         batch_targets = targets() if callable(targets) else targets
-        autocast_on = autocast is not None and not isinstance(autocast, contextlib.nullcontext)
         key = ("train", self._rates(), _shapes(views, batch_targets, rotated, rotation_labels), rotation_weight,
-               mse_reduction, loss_scale, autocast_on)
+               mse_reduction, loss_scale, _autocasting(autocast))
 
         def step(views, batch_targets, rotated, rotation_labels):
             return train_step(model, optimizer, views, batch_targets, rotated, rotation_labels,
@@ -194,7 +210,6 @@ class StepGraphs:
 
     def embed(self, views: torch.Tensor, autocast: Optional[contextlib.AbstractContextManager] = None) -> torch.Tensor:
         """The model's embeddings (B, d) of ``views`` (B, C, S, S), in eval mode, without gradients."""
-        autocast_on = autocast is not None and not isinstance(autocast, contextlib.nullcontext)
 
         def forward(views):
             was_training = self.model.training
@@ -204,4 +219,4 @@ class StepGraphs:
             self.model.train(was_training)
             return (embeddings,)
 
-        return self._run(("clean", None, _shapes(views), autocast_on), forward, (views,))[0]
+        return self._run(("clean", None, _shapes(views), _autocasting(autocast)), forward, (views,))[0]

@@ -24,7 +24,7 @@ from . import published
 from .config import COMPILE_MODES, PRECISIONS, PRESETS, preset, with_defaults
 from .data import DATASETS
 from .metrics import NMI_AVERAGING
-from .processes import distributed, start_processes
+from .processes import distributed, start_processes, world_size
 from .runs import CONFIG_NAME, check_out_dir, read_metrics, write_atomically
 
 RESULTS_NAME = "results"
@@ -115,7 +115,8 @@ def run_all(args: argparse.Namespace) -> list[dict]:
 
     Under torchrun every process walks the same runs in the same order; rank 0 alone prints and writes.
     """
-    from .cli import FOLDER_DATA_SETTINGS, USER_ERRORS, build_parser, check_cuda_graphs, describe, resolve_config, train
+    from .cli import FOLDER_DATA_SETTINGS, USER_ERRORS, build_parser, describe, resolve_config, train
+    from .graphs import check_cuda_graphs
     from .step import resolve_device
 
     unknown = [d for d in args.datasets if d not in DATASETS]
@@ -133,7 +134,8 @@ def run_all(args: argparse.Namespace) -> list[dict]:
             train_args = build_parser().parse_args(_train_arguments(args, dataset, seed, run_dir))
             plan.append((dataset, seed, run_dir, train_args, resolve_config(train_args).validate()))
     rank, device = start_processes(args.device)
-    check_cuda_graphs(args.cuda_graphs, args.compile, resolve_device(device))  # one line, before any run trains
+    if args.cuda_graphs:  # one line, before any run trains
+        check_cuda_graphs(resolve_device(device), args.compile, world_size(), "--cuda-graphs", "--compile")
     say = print if rank == 0 else (lambda *a, **k: None)
     # One process may also report other failures (a CUDA out-of-memory error, say) and go on; several
     # processes only stop together on the errors they all see alike.

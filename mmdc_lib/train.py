@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 from .assignment import PendingAssignment
 from .augment import apply_view, clean_view, draw_view_params, params_to, slice_params
 from .config import COMPILE_MODES, MMDCConfig
-from .graphs import StepGraphs
+from .graphs import StepGraphs, check_cuda_graphs
 from .metrics import align_labels, evaluate_clustering
 from .models import MMDCNet, parameter_groups
 from .rotation import N_ROTATIONS, rotate_by, rotate_quarters
@@ -150,13 +150,9 @@ class Trainer:
             raise ValueError(f"compile={compile!r} should be True, False or one of {COMPILE_MODES}.")
         if not isinstance(cuda_graphs, bool):
             raise TypeError(f"cuda_graphs should be True or False, got {cuda_graphs!r}.")
-        if cuda_graphs and compile:
-            raise ValueError("cuda_graphs=True and compile cannot be combined; choose one.")
-        if cuda_graphs and world_size() > 1:
-            raise ValueError(f"cuda_graphs=True runs in one process; this one is one of {world_size()} (torchrun).")
         self.device = resolve_device(device)
-        if cuda_graphs and self.device.type != "cuda":
-            raise ValueError(f"cuda_graphs=True needs a CUDA device; this trainer's device is '{self.device}'.")
+        if cuda_graphs:
+            check_cuda_graphs(self.device, compile, world_size())
         self.images = images.to(self.device)
         self.labels = labels
         self.out_dir = Path(out_dir) if out_dir is not None else None

@@ -444,24 +444,22 @@ def test_metrics_name_date_commit_and_device_and_a_finished_run_loaded_again_kee
 
 def test_cuda_graphs_on_a_cpu_is_one_line_naming_the_device(tmp_path):
     result = run_main("train", *SMALL_RUN, "--cuda-graphs", "--out", str(tmp_path / "run"))
-    assert_one_line_error(result, "--cuda-graphs needs a CUDA device; this run's device is 'cpu'")
+    assert_one_line_error(result, "--cuda-graphs needs a CUDA device; the device here is 'cpu'")
     assert not (tmp_path / "run").exists()
 
 
-def test_cuda_graphs_with_compile_is_refused_and_without_the_flag_nothing_is_checked():
-    from mmdc_lib.cli import check_cuda_graphs
-
-    with pytest.raises(ValueError, match="--cuda-graphs and --compile cannot be combined"):
-        check_cuda_graphs(True, "default", torch.device("cuda"))
-    check_cuda_graphs(False, "default", torch.device("cpu"))  # without the flag: nothing to check
+def test_cuda_graphs_with_compile_is_one_line_before_anything_is_written(tmp_path):
+    result = run_main("train", *SMALL_RUN, "--cuda-graphs", "--compile", "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, "--cuda-graphs and --compile cannot be combined; choose one")
+    assert not (tmp_path / "run").exists()
 
 
-def test_cuda_graphs_under_torchrun_is_refused(monkeypatch):
+def test_cuda_graphs_under_torchrun_is_one_line_naming_the_processes(monkeypatch, tmp_path):
     import mmdc_lib.cli
 
-    monkeypatch.setattr(mmdc_lib.cli, "distributed", lambda: True)
-    with pytest.raises(ValueError, match="--cuda-graphs runs in one process; leave it out under torchrun"):
-        mmdc_lib.cli.check_cuda_graphs(True, False, torch.device("cuda"))
+    monkeypatch.setattr(mmdc_lib.cli, "world_size", lambda: 2)
+    result = run_main("train", *SMALL_RUN, "--cuda-graphs", "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, "--cuda-graphs runs in one process; this one is one of 2 (torchrun)")
 
 
 def test_an_unknown_compile_mode_is_one_line_with_status_2():

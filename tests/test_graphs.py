@@ -27,6 +27,12 @@ def graphed(trainer: Trainer) -> Trainer:
     return trainer
 
 
+def captured_kinds_and_batch_sizes(graphs: StepGraphs) -> set[tuple[str, int]]:
+    """(kind, batch size of its first input) of every graph kept in its captured state (tests/test_gpu.py too)."""
+    return {(key[0], next(shape[0][0] for shape in key[2] if shape is not None))
+            for key, graph in graphs.graphs.items() if graph.replay is not None}
+
+
 def assert_same_run(a, b):
     for key in ("mse", "rotation_loss", "fit", "lr", "cluster_sizes"):
         assert [e[key] for e in a.history] == [e[key] for e in b.history], key
@@ -116,7 +122,7 @@ def test_graphed_steps_refuse_another_model():
 
 def test_cuda_graphs_on_a_cpu_is_refused_naming_the_device():
     config, images, _ = small_run()
-    with pytest.raises(ValueError, match="cuda_graphs=True needs a CUDA device; this trainer's device is 'cpu'"):
+    with pytest.raises(ValueError, match="cuda_graphs=True needs a CUDA device; the device here is 'cpu'"):
         Trainer(config, images, device="cpu", cuda_graphs=True)
 
 
@@ -170,7 +176,7 @@ def test_the_throughput_benchmark_reports_graphed_steps_and_survives_their_failu
 
     monkeypatch.setattr(common, "RESULTS", tmp_path)
     monkeypatch.setattr(throughput, "Trainer", EmulatedOnTheCpu)
-    monkeypatch.setattr(throughput, "check_cuda_graphs", lambda *args: None)
+    monkeypatch.setattr(throughput, "require_cuda_for_graphs", lambda *args: None)
     monkeypatch.setattr(sys, "argv", ["throughput.py", "--device", "cpu", "--images", "48", "--network", "small",
                                       "--workers", "1", "--cuda-graphs"])
     if fails:
@@ -200,6 +206,4 @@ def test_the_short_last_batch_gets_graphs_of_its_own_and_a_new_rate_captures_afr
     trainer.fit()
     graphs = trainer.step_graphs
     assert graphs.captures == 8
-    captured = {(key[0], next(shape[0][0] for shape in key[2] if shape is not None))
-                for key, graph in graphs.graphs.items() if graph.replay is not None}
-    assert captured == {("clean", 64), ("clean", 52), ("train", 4 * 64), ("train", 64)}
+    assert captured_kinds_and_batch_sizes(graphs) == {("clean", 64), ("clean", 52), ("train", 4 * 64), ("train", 64)}

@@ -137,7 +137,7 @@ def test_settings_every_run_would_refuse_are_one_line_before_anything_is_written
 
     for flags, message in ((["--epochs", "0"], "--epochs=0 should be >= 1"), (["--subset", "1"], "--subset=1 should be >= 2"),
                            (["--seeds", "0", "-1"], "seed=-1 should be in [0, 2**32)"),
-                           (["--device", "cpu", "--cuda-graphs"], "--cuda-graphs needs a CUDA device; this run's device is 'cpu'")):
+                           (["--device", "cpu", "--cuda-graphs"], "--cuda-graphs needs a CUDA device; the device here is 'cpu'")):
         result = reproduce("--datasets", "digits", "--seeds", "0", *flags, "--out", str(tmp_path / "out"))
         assert_one_line_error(result, message)
         assert result.returncode == 2 and not (tmp_path / "out").exists()

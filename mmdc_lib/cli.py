@@ -8,6 +8,7 @@ another run. The error families are caught once, in ``main``.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -20,13 +21,14 @@ import numpy as np
 
 from .config import COMPILE_MODES, PRECISIONS, PRESETS, ROTATION_SCHEDULES, preset, with_warmup
 from .data import DATASETS, MAX_IMAGE_SIZE, load_dataset
-from .estimator import INPUT_SIZE_RANGE, NATIVE_SIZE_EVAL_CROP, default_input_size, images_to_uint8_nchw
+from .estimator import (COMBINE_RESTARTS, INPUT_SIZE_RANGE, NATIVE_SIZE_EVAL_CROP, default_input_size,
+                        ensemble_of_embeddings, images_to_uint8_nchw, is_balanced, kept_restart, restart_seeds)
 from .metrics import NMI_AVERAGING, evaluate_clustering
 from . import reproduce
 from .graphs import check_cuda_graphs
 from .processes import distributed, start_processes, together, world_size
-from .runs import METRICS_NAME, provenance, read_metrics, write_atomically
-from .train import Trainer, check_out_dir, resolve_device
+from .runs import METRICS_NAME, RESTART_PREFIX, check_runs_out_dir, provenance, read_metrics, remove_run, restart_dir, write_atomically
+from .train import Trainer, resolve_device
 
 # What bad input raises, by family: our ValueError/TypeError (CheckpointError and the data errors included),
 # OSError and its children (missing, unwritable or read-only paths; gzip.BadGzipFile; PIL's UnidentifiedImageError),
@@ -66,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override the preset (default for a folder: the number of labelled sub-folders)")
     train.add_argument("--rotation", choices=ROTATION_SCHEDULES, default=None, help="override the preset's rotation schedule ('none' also drops a rotation-only warm-up)")
     train.add_argument("--subset", type=int, default=None, help="train on a random subset of this many images (the same subset for every seed)")
+    train.add_argument("--n-init", type=int, default=1, metavar="N",
+                       help="train N times (seeds drawn from --seed, as MMDC(n_init=N)), each in OUT/restart-I, and keep "
+                            "one by --combine (default 1: one training in OUT)")
+    train.add_argument("--combine", choices=COMBINE_RESTARTS, default="best",
+                       help="with --n-init N: best (default) keeps the training with the lowest fit score among the "
+                            "balanced ones; ensemble clusters the N trainings' embeddings side by side with k-means "
+                            "(as MMDC(combine=...); no labels either way)")
     train.add_argument("--out", default=None, help="output folder (default: runs/DATASET-seedS)")
     train.add_argument("--data-dir", default=None, help="where the data set lives or is downloaded to (default: ./data; unused for digits, which scikit-learn ships)")
     train.add_argument("--no-download", action="store_true", help="never download; fail if the data is missing")
@@ -165,6 +174,18 @@ def write_figures(out: Path, images: np.ndarray, labels: np.ndarray, scores, cla
         plt.close(figure)
 
 
+# What a run's metrics.json holds from its labels (add_scores).
+SCORE_KEYS = ("acc", "nmi", "ari", "nmi_averaging", "confusion", "confusion_cluster_ids")
+
+
+def check_restart_flags(args: argparse.Namespace) -> None:
+    """``--n-init`` and ``--combine``, named before the data set loads."""
+    if args.n_init < 1:
+        raise ValueError(f"--n-init={args.n_init} should be >= 1.")
+    if args.combine == "ensemble" and args.n_init < 2:
+        raise ValueError(f"--combine ensemble clusters several trainings: it needs --n-init 2 or more, got --n-init {args.n_init}.")
+
+
 def train(args: argparse.Namespace) -> dict:
     if args.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(DATASETS)}.")
@@ -172,6 +193,7 @@ def train(args: argparse.Namespace) -> dict:
         raise ValueError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}.")
     config = resolve_config(args)
     config.validate()  # a bad --seed or --epochs is named before the data set loads
+    check_restart_flags(args)
     rank, device_name = start_processes(args.device)
     device = resolve_device(device_name)
     if args.cuda_graphs:  # the trainer's own check, in the flags' spelling, before the data set loads
@@ -181,7 +203,8 @@ def train(args: argparse.Namespace) -> dict:
     if args.image_size is not None and not 2 <= args.image_size <= MAX_IMAGE_SIZE:
         raise ValueError(f"--image-size={args.image_size} should be between 2 and {MAX_IMAGE_SIZE}.")
     out = Path(args.out or f"runs/{args.dataset}-seed{args.seed}")
-    check_out_dir(out, args.resume, args.overwrite)  # before loading the data: a forgotten --resume costs nothing
+    # Before loading the data: a forgotten --resume costs nothing.
+    check_runs_out_dir(out, args.n_init, args.resume, args.overwrite)
     load = lambda download: load_dataset(  # noqa: E731
         args.dataset, args.data_dir, download=download, image_size=args.image_size, skip_bad=args.skip_bad_images,
         progress=False if args.no_progress or rank > 0 else None)
@@ -202,44 +225,125 @@ def train(args: argparse.Namespace) -> dict:
         images_nhwc = images_nhwc[chosen]
         labels = labels[chosen] if labels is not None else None
     images, _ = images_to_uint8_nchw(images_nhwc)
+    if args.overwrite:  # the old run goes as a whole, its restart folders too (rank 0 deletes; the others wait)
+        together(lambda: remove_run(out), rank == 0, "rank 0 could not delete the old run")
     start = time.perf_counter()
-    # The trainer refuses a finished run without --resume/--overwrite and writes config.json only once it goes ahead.
-    trainer = Trainer(config, images, labels=labels, device=device, out_dir=out, progress=not args.no_progress,
-                      compile=args.compile, cuda_graphs=args.cuda_graphs)
-    result = trainer.fit(resume=args.resume, overwrite=args.overwrite)
-    if rank > 0:  # rank 0 alone writes the results
+    trainings = []
+    for index, seed in enumerate(restart_seeds(args.seed, args.n_init)):
+        config = copy.deepcopy(config)  # each trainer keeps its own settings
+        config.seed = seed
+        run_out = out if args.n_init == 1 else restart_dir(out, index)
+        # The trainer refuses a finished run without --resume/--overwrite and writes config.json only once it goes ahead.
+        trainer = Trainer(config, images, labels=labels, device=device, out_dir=run_out, progress=not args.no_progress,
+                          compile=args.compile, cuda_graphs=args.cuda_graphs)
+        result = trainer.fit(resume=args.resume, overwrite=args.overwrite)
+        if rank > 0:  # rank 0 alone writes the results
+            continue
+        metrics, scores = run_metrics(args, config, trainer.world, result.labels, result.fit_score, result.history,
+                                      labels, device, run_out, trained=trainer.timings["training"] > 0)
+        metrics["seconds_this_process"] = time.perf_counter() - start
+        trainings.append((dict(metrics, trained=trainer.timings["training"] > 0), result.labels, result.embeddings.numpy()))
+        if args.n_init == 1:
+            return write_run(out, metrics, result.labels, scores, images_nhwc, data.class_names)
+        write_atomically(run_out / METRICS_NAME, json.dumps(metrics, indent=2))
+        np.save(run_out / "labels.npy", result.labels)
+        print(f"{args.dataset} seed {args.seed} training {index + 1} of {args.n_init} (seed {seed}): "
+              f"{summary_of(metrics)} -> {run_out}")
+        start = time.perf_counter()
+    if rank > 0:
         return {}
-    made = provenance(device)
-    earlier = read_metrics(out)
-    if not trainer.timings["training"] and earlier is not None:  # a finished run, only loaded: it keeps its own provenance
-        made.update({k: v for k, v in earlier.items() if k in made})
+    metrics, predicted, scores = combined_metrics(args, config.n_clusters, trainings, labels)
+    metrics.update(provenance_of(out, device, trained=any(training[0]["trained"] for training in trainings)))
+    return write_run(out, metrics, predicted, scores, images_nhwc, data.class_names)
+
+
+def run_metrics(args: argparse.Namespace, config, processes: int, predicted: np.ndarray, fit: float, history: list,
+                labels: Optional[np.ndarray], device, out: Path, trained: bool):
+    """The results of one training: (metrics.json's dict, its scores or None without labels)."""
     metrics = {
         "dataset": args.dataset,
-        "n_images": int(len(images)),
-        "seed": args.seed,
+        "n_images": int(len(predicted)),
+        "seed": config.seed,
         "epochs": config.epochs,
         "device": str(device),
         "compile": args.compile,  # False or torch.compile's mode
         "cuda_graphs": args.cuda_graphs,
-        "processes": trainer.world,
+        "processes": processes,
         "subset": args.subset,
         "data_dir": args.data_dir if args.dataset != "digits" else None,  # scikit-learn ships the digits
-        "fit": result.fit_score,
-        "seconds_this_process": time.perf_counter() - start,
-        "seconds_training": float(sum(entry["seconds"] for entry in result.history)),
-        **made,  # date, commit, device model: a results file names where it came from
+        "fit": fit,
+        "seconds_this_process": 0.0,
+        "seconds_training": float(sum(entry["seconds"] for entry in history)),
+        **provenance_of(out, device, trained),
     }
-    scores = None
-    if labels is not None:
-        scores = evaluate_clustering(labels, result.labels)
-        metrics.update(acc=scores.acc, nmi=scores.nmi, ari=scores.ari, nmi_averaging=NMI_AVERAGING,
-                       confusion=scores.confusion.tolist(), confusion_cluster_ids=scores.cluster_ids.tolist())
-    metrics["history"] = result.history
+    scores = add_scores(metrics, labels, predicted)
+    metrics["history"] = history
+    return metrics, scores
+
+
+def provenance_of(out: Path, device, trained: bool) -> dict:
+    """Date, commit and device model of the results in ``out``: this process's, or, when it trained nothing (a
+    finished run only loaded), those its earlier metrics.json recorded."""
+    made = provenance(device)
+    earlier = read_metrics(out)
+    if not trained and earlier is not None:
+        made.update({k: v for k, v in earlier.items() if k in made})
+    return made
+
+
+def add_scores(metrics: dict, labels: Optional[np.ndarray], predicted: np.ndarray):
+    """ACC, NMI, ARI and the confusion matrix into ``metrics`` when there are labels; returns the scores or None."""
+    if labels is None:
+        return None
+    scores = evaluate_clustering(labels, predicted)
+    metrics.update(acc=scores.acc, nmi=scores.nmi, ari=scores.ari, nmi_averaging=NMI_AVERAGING,
+                   confusion=scores.confusion.tolist(), confusion_cluster_ids=scores.cluster_ids.tolist())
+    return scores
+
+
+def combined_metrics(args: argparse.Namespace, n_clusters: int, trainings: list, labels: Optional[np.ndarray]):
+    """The run of ``--n-init`` trainings, combined as ``MMDC(n_init=N, combine=...)`` combines its restarts (no labels
+    used): (metrics.json's dict, the cluster of each image (N,), the scores or None). ``trainings``: each training's
+    (metrics, clusters (N,), clean embeddings (N, d)), in restart order."""
+    runs = [metrics for metrics, _, _ in trainings]
+    sizes = [np.bincount(predicted, minlength=n_clusters).tolist() for _, predicted, _ in trainings]
+    fits = [run["fit"] for run in runs]
+    if args.combine == "ensemble":
+        kept = list(range(len(runs)))
+        kmeans = ensemble_of_embeddings([embeddings for _, _, embeddings in trainings], n_clusters, args.seed)
+        predicted, fit = kmeans.labels_.astype(np.int64), float(kmeans.inertia_ / len(kmeans.labels_))
+    else:
+        kept = [kept_restart(fits, sizes)]
+        predicted, fit = trainings[kept[0]][1], fits[kept[0]]
+    first = runs[kept[0]]  # with an ensemble the first training, the seed's own (as MMDC's history_)
+    metrics = {key: first[key] for key in ("dataset", "n_images") if key in first}
+    metrics.update(seed=args.seed, n_init=args.n_init, combine=args.combine)
+    metrics.update({key: value for key, value in first.items() if key not in metrics and key not in (*SCORE_KEYS, "trained")})
+    metrics.update(
+        fit=fit,  # with an ensemble: k-means' mean squared distance, not comparable with one training's
+        seconds_this_process=float(sum(run["seconds_this_process"] for run in runs)),
+        seconds_training=float(sum(run["seconds_training"] for run in runs)),
+        restarts=[{"seed": run["seed"], "folder": f"{RESTART_PREFIX}{index}", "fit_score": run["fit"],
+                   "cluster_sizes": sizes[index], "balanced": is_balanced(sizes[index]), "kept": index in kept,
+                   **{key: run[key] for key in ("acc", "nmi", "ari") if key in run}}
+                  for index, run in enumerate(runs)],
+    )
+    history = metrics.pop("history")
+    scores = add_scores(metrics, labels, predicted)
+    metrics["history"] = history
+    return metrics, predicted, scores
+
+
+def summary_of(metrics: dict) -> dict:
+    return {k: round(metrics[k], 4) for k in ("acc", "nmi", "ari", "fit") if k in metrics}
+
+
+def write_run(out: Path, metrics: dict, predicted: np.ndarray, scores, images_nhwc: np.ndarray, class_names) -> dict:
+    """metrics.json, labels.npy and the figures of a run into ``out``; prints its summary line."""
     write_atomically(out / METRICS_NAME, json.dumps(metrics, indent=2))
-    np.save(out / "labels.npy", result.labels)
-    write_figures(out, images_nhwc, result.labels, scores, data.class_names, result.history)
-    summary = {k: round(metrics[k], 4) for k in ("acc", "nmi", "ari", "fit") if k in metrics}
-    print(f"{args.dataset} seed {args.seed}: {summary} -> {out}")
+    np.save(out / "labels.npy", predicted)
+    write_figures(out, images_nhwc, predicted, scores, class_names, metrics["history"])
+    print(f"{metrics['dataset']} seed {metrics['seed']}: {summary_of(metrics)} -> {out}")
     return metrics
 
 

@@ -387,7 +387,8 @@ def _fashion_mnist() -> MMDCConfig:
     each over seeds 0-4 and the fit rule keeps 0.679; k-means on their three embeddings side by side reaches
     0.714, min 0.698 (fashion_mnist_n-init-3_epochs-8_lr_milestones-6.md,
     restart_ensembles_fashion-mnist_epochs-8.md). Run so by the benchmark (``--combine ensemble``, as
-    ``MMDC(epochs=8, refine_epoch=None, n_init=3, combine="ensemble", augmentation=<this preset's>)``): 0.717 on seeds 0-2, where it was
+    ``MMDC(epochs=8, refine_epoch=None, n_init=3, combine="ensemble", augmentation=<this preset's>)`` and
+    ``python -m mmdc_lib train --dataset fashion-mnist --epochs 8 --n-init 3 --combine ensemble``): 0.717 on seeds 0-2, where it was
     picked out, and 0.711 on seeds 5-7, which chose nothing, 21-26 min a run
     (fashion_mnist_n-init-3_epochs-8_lr_milestones-6_combine-ensemble.md). The figures below that compare with
     the preset's seeds pair them with the 2026-11-29 table unless they say otherwise. A rotation-only warm-up (``warmup_epochs=5``, 20 epochs) was ahead on 4 of

@@ -5,6 +5,8 @@ A fresh run refuses a folder that holds a run, a checkpoint or a finished run's 
 results without a checkpoint to continue from; config.json is written only once the run goes ahead; a checkpoint is read
 with ``torch.load(weights_only=True)`` (tensors and plain values only: a checkpoint cannot run code)
 and refused for other settings, other data (a fingerprint of the pixels) or more finished epochs.
+A run of several trainings (``train --n-init N``) keeps each in a restart folder of its own (``restart-0``,
+``restart-1``, ...; each a run as above) and the combined results in the run's folder.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ METRICS_NAME = "metrics.json"  # the command line's results: a finished run, als
 # Everything a run writes into its folder (the trainer: checkpoint and config; the command line: the rest).
 # ``overwrite`` removes them all, so an old run's results never sit beside a new run's checkpoint.
 RUN_FILES = (CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME, "labels.npy", "confusion.png", "clusters.png", "history.png")
+RESTART_PREFIX = "restart-"  # restart i of a run of several trainings lives in OUT/restart-i
 
 
 class CheckpointError(ValueError):
@@ -80,6 +83,68 @@ def check_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> None:
         )
 
 
+def restart_dir(out_dir: Path, index: int) -> Path:
+    """The folder of training ``index`` (0, 1, ...) of a run of several (``train --n-init``)."""
+    return out_dir / f"{RESTART_PREFIX}{index}"
+
+
+def restart_dirs(out_dir: Path) -> list[Path]:
+    """The restart folders in ``out_dir`` that hold a run (``holds_run``), in index order."""
+    if not out_dir.is_dir():
+        return []
+    index = lambda path: path.name[len(RESTART_PREFIX):]  # noqa: E731
+    found = [path for path in out_dir.glob(f"{RESTART_PREFIX}*") if index(path).isdigit() and holds_run(path)]
+    return sorted(found, key=lambda path: int(index(path)))
+
+
+def check_runs_out_dir(out_dir: Path, n_init: int, resume: bool, overwrite: bool) -> None:
+    """``check_out_dir`` for a run of ``n_init`` trainings: one in ``out_dir`` itself, or several, each in its
+    restart folder. Refuses, besides, to mix the two kinds in one folder (``overwrite`` deletes the old run)."""
+    restarts = ", ".join(path.name for path in restart_dirs(out_dir))
+    if n_init == 1:
+        if restarts and not overwrite:
+            raise RunExistsError(
+                f"{out_dir} holds a run of several trainings ({restarts}); continue it with its --n-init and "
+                "--resume, or start afresh, deleting it, with --overwrite"
+            )
+        check_out_dir(out_dir, resume, overwrite)
+        return
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(20, "the output folder is a file", str(out_dir))
+    if holds_run(out_dir) and not overwrite:
+        found = CHECKPOINT_NAME if (out_dir / CHECKPOINT_NAME).exists() else METRICS_NAME
+        raise RunExistsError(
+            f"{out_dir} holds a run of one training ({found}); start afresh, deleting it, with --overwrite, "
+            "or choose another output folder"
+        )
+    if restarts and not (resume or overwrite):
+        raise RunExistsError(
+            f"{out_dir} already holds a run ({restarts}); continue it with --resume or start afresh, deleting it, "
+            "with --overwrite"
+        )
+    for index in range(n_init):
+        check_out_dir(restart_dir(out_dir, index), resume, overwrite)
+
+
+def remove_run_files(out_dir: Path) -> None:
+    """Delete the files a run writes (``RUN_FILES`` and their temporary copies), nothing else."""
+    for name in (*RUN_FILES, f"{CHECKPOINT_NAME}.tmp", f"{CONFIG_NAME}.tmp", f"{METRICS_NAME}.tmp"):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def remove_run(out_dir: Path) -> None:
+    """``--overwrite``: delete the run in ``out_dir``, one training's or several's (each restart folder's run
+    files, then the folder if nothing else is left in it); a user's own files stay."""
+    restarts = restart_dirs(out_dir)
+    if not (holds_run(out_dir) or restarts):
+        return
+    remove_run_files(out_dir)
+    for folder in restarts:
+        remove_run_files(folder)
+        if not any(folder.iterdir()):
+            folder.rmdir()
+
+
 def start_run_dir(out_dir: Path, config_json: str, resume: bool, overwrite: bool, before_writing=None) -> None:
     """Check ``out_dir``, call ``before_writing()`` (e.g. load the checkpoint, which may refuse), delete an old
     run's files when overwriting one, then write config.json (atomically). Nothing is written if a check fails."""
@@ -87,8 +152,7 @@ def start_run_dir(out_dir: Path, config_json: str, resume: bool, overwrite: bool
     if before_writing is not None:
         before_writing()
     if overwrite and holds_run(out_dir):  # only a folder that holds a run: never a user's own files
-        for name in (*RUN_FILES, f"{CHECKPOINT_NAME}.tmp", f"{CONFIG_NAME}.tmp", f"{METRICS_NAME}.tmp"):
-            (out_dir / name).unlink(missing_ok=True)
+        remove_run_files(out_dir)
     try:  # fail now, not after the first epoch, when the folder cannot be written
         out_dir.mkdir(parents=True, exist_ok=True)
         write_atomically(out_dir / CONFIG_NAME, config_json)

@@ -38,14 +38,16 @@ class RunProjection:
     n_images: int
     measured_images: int  # images in the timed epoch
     device_name: str
+    trainings: int = 1  # train --n-init N: N trainings of the same length
 
     @property
     def seconds(self) -> float:
-        return self.seconds_per_epoch * self.epochs
+        return self.seconds_per_epoch * self.epochs * self.trainings
 
     def __str__(self) -> str:
-        return (f"about {human_duration(self.seconds)} on this {self.device_name} ({self.epochs} epochs of {self.n_images} images, "
-                f"{human_duration(self.seconds_per_epoch)} an epoch; timed on {self.measured_images} images)")
+        runs = f"{self.trainings} trainings of " if self.trainings > 1 else ""
+        return (f"about {human_duration(self.seconds)} on this {self.device_name} ({runs}{self.epochs} epochs of {self.n_images} "
+                f"images, {human_duration(self.seconds_per_epoch)} an epoch; timed on {self.measured_images} images)")
 
 
 def project_run(config: MMDCConfig, images: torch.Tensor, device: str | torch.device = "auto", n_batches: int = 8) -> RunProjection:
@@ -76,7 +78,8 @@ def project_run(config: MMDCConfig, images: torch.Tensor, device: str | torch.de
 
 
 def project_command(arguments: list[str], images_nhwc: np.ndarray, device: str | torch.device = "auto", n_batches: int = 8) -> RunProjection:
-    """Project a ``python -m mmdc_lib train ...`` or ``reproduce ...`` command (its argument list) on loaded images.
+    """Project a ``python -m mmdc_lib train ...`` or ``reproduce ...`` command (its argument list) on loaded images
+    (``--n-init N``: N trainings).
 
     ``images_nhwc``: the data set's images (N, H, W[, C]), before ``--subset``. For ``reproduce`` the first data
     set and seed are projected (each run of it takes about as long).
@@ -92,4 +95,5 @@ def project_command(arguments: list[str], images_nhwc: np.ndarray, device: str |
     if args.subset is not None:
         images_nhwc = images_nhwc[subset_indices(len(images_nhwc), min(args.subset, len(images_nhwc)))]
     images, _ = images_to_uint8_nchw(images_nhwc)
-    return project_run(config, images, device, n_batches)
+    projection = project_run(config, images, device, n_batches)
+    return dataclasses.replace(projection, trainings=args.n_init) if args.n_init > 1 else projection

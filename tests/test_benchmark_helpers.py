@@ -1,4 +1,5 @@
 """Helpers of the benchmark scripts that decide something (benchmarks/ is not a package: put it on the path)."""
+import json
 import sys
 from pathlib import Path
 
@@ -146,6 +147,35 @@ def test_a_fashion_ensemble_run_scores_k_means_on_its_restarts_embeddings_and_re
     restarts = next(line for line in lines if line.startswith("Restarts"))
     assert restarts.startswith("Restarts (restart seed: fit score, ACC, s; the fit rule's one marked)")
     assert f"the fit rule kept {run['fit_rule']['acc']:.3f}:" in restarts and "(the fit rule's)" in "\n".join(lines)
+
+
+def test_the_fashion_ensemble_command_trains_and_combines_as_the_benchmark(tmp_path):
+    """``train --dataset fashion-mnist --epochs 8 --n-init 3 --combine ensemble`` is the benchmark's run of
+    ``--n-init 3 --set epochs=8 --set 'lr_milestones=[6]' --combine ensemble``: the same settings for every
+    training, and on small files (1 epoch, 2 trainings) the same partition."""
+    from fashion_mnist import fit_restarts, study_preset
+    from test_cli import run_main
+    from test_data import write_mnist_files
+
+    from mmdc_lib.cli import build_parser, resolve_config
+    from mmdc_lib.data import load_dataset
+    from mmdc_lib.estimator import images_to_uint8_nchw
+
+    command = ["train", "--dataset", "fashion-mnist", "--epochs", "8", "--n-init", "3", "--combine", "ensemble"]
+    assert resolve_config(build_parser().parse_args(command)) == study_preset(None, {"epochs": 8, "lr_milestones": [6]})
+    write_mnist_files(tmp_path / "data", compress=True, n_train=60, n_test=20)
+    result = run_main("train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "data"), "--no-download",
+                      "--epochs", "1", "--n-init", "2", "--combine", "ensemble", "--seed", "3", "--device", "cpu",
+                      "--no-progress", "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    data = load_dataset("fashion-mnist", tmp_path / "data", download=False)
+    images, _ = images_to_uint8_nchw(data.images)
+    run = fit_restarts(images, data.labels, seed=3, n_init=2, device="cpu", settings={"epochs": 1, "lr_milestones": [1]},
+                       combine="ensemble")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (metrics["acc"], metrics["nmi"]) == (run["acc"], run["nmi"])
+    assert [r["seed"] for r in metrics["restarts"]] == [r["seed"] for r in run["restarts"]]
+    assert [r["acc"] for r in metrics["restarts"]] == [r["acc"] for r in run["restarts"]]
 
 
 def test_an_ensemble_of_one_training_is_refused_before_any_data_is_read(monkeypatch):

@@ -105,3 +105,17 @@ def test_a_rotation_only_warmup_trains_on_two_processes(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     history = metrics(tmp_path)["history"]
     assert [e["mse"] == 0.0 for e in history] == [True, False, False] and metrics(tmp_path)["processes"] == 2
+
+
+def test_several_trainings_overwriting_a_run_train_and_combine_on_two_processes(tmp_path):
+    # rank 0 deletes the old run while the other waits; each training is a collective; rank 0 alone combines
+    (tmp_path / "restart-3").mkdir()
+    (tmp_path / "restart-3" / "checkpoint.pt").write_bytes(b"an old run's")
+    result = finish(torchrun("train", "--dataset", "digits", "--subset", "200", "--epochs", "2", "--n-init", "2",
+                             "--combine", "ensemble", "--device", "cpu", "--no-progress", "--out", str(tmp_path),
+                             "--overwrite"), str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = metrics(tmp_path)
+    assert run["processes"] == 2 and [r["folder"] for r in run["restarts"]] == ["restart-0", "restart-1"]
+    assert all(metrics(tmp_path / r["folder"])["processes"] == 2 for r in run["restarts"])
+    assert not (tmp_path / "restart-3").exists()

@@ -1,0 +1,167 @@
+"""``train --n-init N [--combine best|ensemble]``: N trainings, each in its restart folder, combined as the estimator
+combines its restarts; resumable training by training; refusals that never mix two runs in one folder."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from test_cli import ROOT, SMALL_RUN, assert_one_line_error, comparable, run_cli, run_main
+
+from mmdc_lib.data import load_dataset
+from mmdc_lib.estimator import ensemble_of_embeddings, images_to_uint8_nchw, is_balanced, kept_restart, restart_seeds
+from mmdc_lib.train import Trainer
+
+RESTARTS_RUN = [*SMALL_RUN, "--n-init", "2"]  # digits, 300 images, 10 epochs, seed 1
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ensemble")
+    result = run_cli("train", *RESTARTS_RUN, "--combine", "ensemble", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def best_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("best")
+    result = run_cli("train", *RESTARTS_RUN, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def read(path):
+    return json.loads(path.read_text())
+
+
+def trained_directly(seed: int):
+    """The training the command runs for one restart seed, run here with the trainer: (labels, embeddings)."""
+    from mmdc_lib.cli import build_parser, resolve_config, subset_indices
+
+    data = load_dataset("digits")
+    images, _ = images_to_uint8_nchw(data.images[subset_indices(len(data.images), 300)])
+    config = resolve_config(build_parser().parse_args(["train", *SMALL_RUN]))
+    config.seed = seed
+    result = Trainer(config, images, device="cpu", progress=False).fit()
+    return result.labels, result.embeddings.numpy()
+
+
+def test_each_training_has_its_own_folder_seed_checkpoint_and_results(ensemble_run):
+    seeds = restart_seeds(1, 2)
+    metrics = read(ensemble_run / "metrics.json")
+    assert (metrics["seed"], metrics["n_init"], metrics["combine"]) == (1, 2, "ensemble")
+    assert [r["seed"] for r in metrics["restarts"]] == seeds
+    assert [r["folder"] for r in metrics["restarts"]] == ["restart-0", "restart-1"]
+    for index, seed in enumerate(seeds):
+        folder = ensemble_run / f"restart-{index}"
+        assert read(folder / "config.json")["seed"] == seed
+        assert torch.load(folder / "checkpoint.pt", weights_only=True)["epoch"] == 10
+        own = read(folder / "metrics.json")
+        assert own["seed"] == seed and own["acc"] == metrics["restarts"][index]["acc"]
+        assert metrics["restarts"][index]["cluster_sizes"] == np.bincount(np.load(folder / "labels.npy"), minlength=10).tolist()
+    for figure in ("confusion.png", "clusters.png", "history.png"):
+        assert (ensemble_run / figure).stat().st_size > 1000
+
+
+def test_ensemble_is_k_means_on_the_trainings_embeddings_side_by_side(ensemble_run):
+    trainings = [trained_directly(seed) for seed in restart_seeds(1, 2)]
+    for index, (labels, _) in enumerate(trainings):  # the command trains what the trainer trains
+        assert np.array_equal(np.load(ensemble_run / f"restart-{index}" / "labels.npy"), labels)
+    kmeans = ensemble_of_embeddings([embeddings for _, embeddings in trainings], 10, seed=1)
+    assert np.array_equal(np.load(ensemble_run / "labels.npy"), kmeans.labels_)
+    metrics = read(ensemble_run / "metrics.json")
+    assert metrics["fit"] == pytest.approx(kmeans.inertia_ / 300)
+    assert all(r["kept"] for r in metrics["restarts"])
+
+
+def test_best_keeps_the_lowest_fit_among_balanced_trainings_and_its_partition(best_run):
+    metrics = read(best_run / "metrics.json")
+    restarts = metrics["restarts"]
+    kept = kept_restart([r["fit_score"] for r in restarts], [r["cluster_sizes"] for r in restarts])
+    assert [r["kept"] for r in restarts] == [index == kept for index in range(2)]
+    assert [r["balanced"] for r in restarts] == [is_balanced(r["cluster_sizes"]) for r in restarts]
+    assert np.array_equal(np.load(best_run / "labels.npy"), np.load(best_run / f"restart-{kept}" / "labels.npy"))
+    own = read(best_run / f"restart-{kept}" / "metrics.json")
+    assert (metrics["acc"], metrics["fit"], metrics["history"]) == (own["acc"], own["fit"], own["history"])
+
+
+def test_a_run_killed_in_its_second_training_resumes_to_the_uninterrupted_result(ensemble_run, tmp_path):
+    command = [sys.executable, "-m", "mmdc_lib", "train", *RESTARTS_RUN, "--combine", "ensemble", "--out", str(tmp_path)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "restart-1" / "checkpoint.pt"
+    deadline = time.time() + 180
+    while time.time() < deadline and not (checkpoint.exists() and torch.load(checkpoint, weights_only=False)["epoch"] >= 2):
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert 2 <= torch.load(checkpoint, weights_only=False)["epoch"] < 10, "the run should be killed in its second training"
+    assert (tmp_path / "restart-0" / "metrics.json").exists() and not (tmp_path / "metrics.json").exists()
+    resumed = run_cli("train", *RESTARTS_RUN, "--combine", "ensemble", "--out", str(tmp_path), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert comparable(read(tmp_path / "metrics.json")) == comparable(read(ensemble_run / "metrics.json"))
+    assert np.array_equal(np.load(tmp_path / "labels.npy"), np.load(ensemble_run / "labels.npy"))
+
+
+def copy_run(source, target):
+    """The run's files (not its figures), restart folders included."""
+    for path in source.rglob("*"):
+        if path.is_file() and path.suffix != ".png":
+            (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            (target / path.relative_to(source)).write_bytes(path.read_bytes())
+    return {str(p.relative_to(target)): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+
+
+def test_a_fresh_run_into_a_folder_holding_trainings_is_refused_and_the_run_kept(ensemble_run, tmp_path):
+    before = copy_run(ensemble_run, tmp_path)
+    again = run_main("train", *RESTARTS_RUN, "--combine", "ensemble", "--out", str(tmp_path))
+    assert_one_line_error(again, "already holds a run (restart-0, restart-1); continue it with --resume")
+    one = run_main("train", *SMALL_RUN, "--out", str(tmp_path), "--resume")
+    assert_one_line_error(one, "holds a run of several trainings (restart-0, restart-1); continue it with its --n-init")
+    assert {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_several_trainings_are_refused_in_a_folder_holding_one(best_run, tmp_path):
+    before = copy_run(best_run / "restart-0", tmp_path)  # one training's run, in the folder itself
+    for flags in ([], ["--resume"]):
+        result = run_main("train", *RESTARTS_RUN, "--out", str(tmp_path), *flags)
+        assert_one_line_error(result, "holds a run of one training (checkpoint.pt); start afresh, deleting it, with --overwrite")
+    assert {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_overwrite_deletes_every_training_of_the_old_run_but_not_a_users_own_files(ensemble_run, tmp_path):
+    copy_run(ensemble_run, tmp_path)
+    (tmp_path / "restart-1" / "notes.txt").write_text("mine")
+    result = run_cli("train", "--dataset", "digits", "--subset", "100", "--epochs", "1", "--device", "cpu", "--no-progress",
+                     "--out", str(tmp_path), "--overwrite")
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "restart-0").exists()
+    assert [p.name for p in (tmp_path / "restart-1").iterdir()] == ["notes.txt"]
+    assert read(tmp_path / "metrics.json")["epochs"] == 1 and "restarts" not in read(tmp_path / "metrics.json")
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--n-init", "0"], "--n-init=0 should be >= 1."),
+    (["--combine", "ensemble"], "it needs --n-init 2 or more, got --n-init 1"),
+])
+def test_bad_restart_flags_are_one_line_before_anything_is_written(tmp_path, flags, message):
+    result = run_main("train", *SMALL_RUN, *flags, "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_projection_of_several_trainings_takes_their_number_times_one(monkeypatch):
+    from mmdc_lib import timing
+
+    one = timing.RunProjection(seconds_per_epoch=10.0, epochs=8, n_images=300, measured_images=100, device_name="CPU")
+    monkeypatch.setattr(timing, "project_run", lambda *args: one)
+    images = np.zeros((300, 8, 8), dtype=np.uint8)
+    single = timing.project_command(["train", "--dataset", "digits"], images, "cpu")
+    three = timing.project_command(["train", "--dataset", "digits", "--n-init", "3"], images, "cpu")
+    assert (single.seconds, three.seconds) == (80.0, 240.0)
+    assert "3 trainings of 8 epochs" in str(three) and "trainings" not in str(single)

@@ -21,13 +21,14 @@ import numpy as np
 
 from .config import COMPILE_MODES, PRECISIONS, PRESETS, ROTATION_SCHEDULES, preset, with_warmup
 from .data import DATASETS, MAX_IMAGE_SIZE, load_dataset
-from .estimator import (COMBINE_RESTARTS, INPUT_SIZE_RANGE, NATIVE_SIZE_EVAL_CROP, default_input_size,
-                        ensemble_of_embeddings, images_to_uint8_nchw, is_balanced, kept_restart, restart_seeds)
+from .estimator import (COMBINE_RESTARTS, INPUT_SIZE_RANGE, NATIVE_SIZE_EVAL_CROP, combine_restarts, default_input_size,
+                        images_to_uint8_nchw, restart_seeds)
 from .metrics import NMI_AVERAGING, evaluate_clustering
 from . import reproduce
 from .graphs import check_cuda_graphs
 from .processes import distributed, start_processes, together, world_size
-from .runs import METRICS_NAME, RESTART_PREFIX, check_runs_out_dir, provenance, read_metrics, remove_run, restart_dir, write_atomically
+from .runs import (METRICS_NAME, RESTART_PREFIX, check_runs_out_dir, provenance, read_metrics, restart_dir, start_runs,
+                   write_atomically)
 from .train import Trainer, resolve_device
 
 # What bad input raises, by family: our ValueError/TypeError (CheckpointError and the data errors included),
@@ -69,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--rotation", choices=ROTATION_SCHEDULES, default=None, help="override the preset's rotation schedule ('none' also drops a rotation-only warm-up)")
     train.add_argument("--subset", type=int, default=None, help="train on a random subset of this many images (the same subset for every seed)")
     train.add_argument("--n-init", type=int, default=1, metavar="N",
-                       help="train N times (seeds drawn from --seed, as MMDC(n_init=N)), each in OUT/restart-I, and keep "
-                            "one by --combine (default 1: one training in OUT)")
+                       help="train N times (seeds drawn from --seed, as MMDC(n_init=N)), each in OUT/restart-I, and "
+                            "combine them by --combine (default 1: one training in OUT)")
     train.add_argument("--combine", choices=COMBINE_RESTARTS, default="best",
                        help="with --n-init N: best (default) keeps the training with the lowest fit score among the "
                             "balanced ones; ensemble clusters the N trainings' embeddings side by side with k-means "
@@ -203,8 +204,8 @@ def train(args: argparse.Namespace) -> dict:
     if args.image_size is not None and not 2 <= args.image_size <= MAX_IMAGE_SIZE:
         raise ValueError(f"--image-size={args.image_size} should be between 2 and {MAX_IMAGE_SIZE}.")
     out = Path(args.out or f"runs/{args.dataset}-seed{args.seed}")
-    # Before loading the data: a forgotten --resume costs nothing.
-    check_runs_out_dir(out, args.n_init, args.resume, args.overwrite)
+    run = {"seed": args.seed, "n_init": args.n_init, "combine": args.combine}
+    check_runs_out_dir(out, run, args.resume, args.overwrite)  # before loading the data: a forgotten --resume costs nothing
     load = lambda download: load_dataset(  # noqa: E731
         args.dataset, args.data_dir, download=download, image_size=args.image_size, skip_bad=args.skip_bad_images,
         progress=False if args.no_progress or rank > 0 else None)
@@ -225,44 +226,56 @@ def train(args: argparse.Namespace) -> dict:
         images_nhwc = images_nhwc[chosen]
         labels = labels[chosen] if labels is not None else None
     images, _ = images_to_uint8_nchw(images_nhwc)
-    if args.overwrite:  # the old run goes as a whole, its restart folders too (rank 0 deletes; the others wait)
-        together(lambda: remove_run(out), rank == 0, "rank 0 could not delete the old run")
     start = time.perf_counter()
     trainings = []
     for index, seed in enumerate(restart_seeds(args.seed, args.n_init)):
         config = copy.deepcopy(config)  # each trainer keeps its own settings
         config.seed = seed
         run_out = out if args.n_init == 1 else restart_dir(out, index)
-        # The trainer refuses a finished run without --resume/--overwrite and writes config.json only once it goes ahead.
         trainer = Trainer(config, images, labels=labels, device=device, out_dir=run_out, progress=not args.no_progress,
                           compile=args.compile, cuda_graphs=args.cuda_graphs)
+        if index == 0:  # the settings and data checked: rank 0 deletes an old run (--overwrite), records this one
+            together(lambda: start_runs(out, run, args.overwrite), rank == 0, "rank 0 could not prepare the output folder")
+        # The trainer refuses a finished run without --resume/--overwrite and writes config.json only once it goes ahead.
         result = trainer.fit(resume=args.resume, overwrite=args.overwrite)
-        if rank > 0:  # rank 0 alone writes the results
-            continue
-        metrics, scores = run_metrics(args, config, trainer.world, result.labels, result.fit_score, result.history,
-                                      labels, device, run_out, trained=trainer.timings["training"] > 0)
-        metrics["seconds_this_process"] = time.perf_counter() - start
-        trainings.append((dict(metrics, trained=trainer.timings["training"] > 0), result.labels, result.embeddings.numpy()))
-        if args.n_init == 1:
-            return write_run(out, metrics, result.labels, scores, images_nhwc, data.class_names)
-        write_atomically(run_out / METRICS_NAME, json.dumps(metrics, indent=2))
-        np.save(run_out / "labels.npy", result.labels)
-        print(f"{args.dataset} seed {args.seed} training {index + 1} of {args.n_init} (seed {seed}): "
-              f"{summary_of(metrics)} -> {run_out}")
+        seconds, trained = time.perf_counter() - start, trainer.timings["training"] > 0
+
+        def record() -> Optional[object]:  # rank 0: this training's results; its scores
+            metrics, scores = run_metrics(args, config, trainer.world, result, labels, device, run_out, trained, seconds)
+            trainings.append((metrics, result.labels, result.embeddings.numpy(), trained))
+            if args.n_init > 1:
+                write_training(run_out, metrics, result.labels, f"{index + 1} of {args.n_init}")
+            return scores
+
+        if args.n_init == 1:  # after the last collective: rank 0 writes alone
+            if rank > 0:
+                return {}
+            scores = record()
+            return write_run(out, trainings[0][0], result.labels, scores, images_nhwc, data.class_names)
+        # More collectives follow: every process learns whether rank 0 could write these results.
+        together(record, rank == 0, f"rank 0 could not write the results of training {index + 1}")
         start = time.perf_counter()
     if rank > 0:
         return {}
     metrics, predicted, scores = combined_metrics(args, config.n_clusters, trainings, labels)
-    metrics.update(provenance_of(out, device, trained=any(training[0]["trained"] for training in trainings)))
+    metrics.update(provenance_of(out, device, trained=any(training[3] for training in trainings)))
     return write_run(out, metrics, predicted, scores, images_nhwc, data.class_names)
 
 
-def run_metrics(args: argparse.Namespace, config, processes: int, predicted: np.ndarray, fit: float, history: list,
-                labels: Optional[np.ndarray], device, out: Path, trained: bool):
-    """The results of one training: (metrics.json's dict, its scores or None without labels)."""
+def write_training(out: Path, metrics: dict, predicted: np.ndarray, which: str) -> None:
+    """metrics.json and labels.npy of one training of several (no figures: the combined run has them)."""
+    write_atomically(out / METRICS_NAME, json.dumps(metrics, indent=2))
+    np.save(out / "labels.npy", predicted)
+    print(f"{metrics['dataset']} training {which} (seed {metrics['seed']}): {summary_of(metrics)} -> {out}")
+
+
+def run_metrics(args: argparse.Namespace, config, processes: int, result, labels: Optional[np.ndarray], device,
+                out: Path, trained: bool, seconds: float):
+    """The results of one training (``result``: the trainer's): (metrics.json's dict, its scores or None without
+    labels). ``seconds``: this process's, up to the end of the training."""
     metrics = {
         "dataset": args.dataset,
-        "n_images": int(len(predicted)),
+        "n_images": int(len(result.labels)),
         "seed": config.seed,
         "epochs": config.epochs,
         "device": str(device),
@@ -271,13 +284,13 @@ def run_metrics(args: argparse.Namespace, config, processes: int, predicted: np.
         "processes": processes,
         "subset": args.subset,
         "data_dir": args.data_dir if args.dataset != "digits" else None,  # scikit-learn ships the digits
-        "fit": fit,
-        "seconds_this_process": 0.0,
-        "seconds_training": float(sum(entry["seconds"] for entry in history)),
-        **provenance_of(out, device, trained),
+        "fit": result.fit_score,
+        "seconds_this_process": seconds,
+        "seconds_training": float(sum(entry["seconds"] for entry in result.history)),
+        **provenance_of(out, device, trained),  # date, commit, device model: a results file names where it came from
     }
-    scores = add_scores(metrics, labels, predicted)
-    metrics["history"] = history
+    scores = add_scores(metrics, labels, result.labels)
+    metrics["history"] = result.history
     return metrics, scores
 
 
@@ -304,29 +317,25 @@ def add_scores(metrics: dict, labels: Optional[np.ndarray], predicted: np.ndarra
 def combined_metrics(args: argparse.Namespace, n_clusters: int, trainings: list, labels: Optional[np.ndarray]):
     """The run of ``--n-init`` trainings, combined as ``MMDC(n_init=N, combine=...)`` combines its restarts (no labels
     used): (metrics.json's dict, the cluster of each image (N,), the scores or None). ``trainings``: each training's
-    (metrics, clusters (N,), clean embeddings (N, d)), in restart order."""
-    runs = [metrics for metrics, _, _ in trainings]
-    sizes = [np.bincount(predicted, minlength=n_clusters).tolist() for _, predicted, _ in trainings]
-    fits = [run["fit"] for run in runs]
+    (metrics, clusters (N,), clean embeddings (N, d), trained here), in restart order."""
+    runs = [metrics for metrics, *_ in trainings]
+    combined = combine_restarts([run["seed"] for run in runs], [run["fit"] for run in runs],
+                                [np.bincount(predicted, minlength=n_clusters) for _, predicted, *_ in trainings],
+                                args.combine, [embeddings for _, _, embeddings, _ in trainings], n_clusters, args.seed)
     if args.combine == "ensemble":
-        kept = list(range(len(runs)))
-        kmeans = ensemble_of_embeddings([embeddings for _, _, embeddings in trainings], n_clusters, args.seed)
-        predicted, fit = kmeans.labels_.astype(np.int64), float(kmeans.inertia_ / len(kmeans.labels_))
+        predicted, fit = combined.labels, combined.fit_score
     else:
-        kept = [kept_restart(fits, sizes)]
-        predicted, fit = trainings[kept[0]][1], fits[kept[0]]
-    first = runs[kept[0]]  # with an ensemble the first training, the seed's own (as MMDC's history_)
-    metrics = {key: first[key] for key in ("dataset", "n_images") if key in first}
-    metrics.update(seed=args.seed, n_init=args.n_init, combine=args.combine)
-    metrics.update({key: value for key, value in first.items() if key not in metrics and key not in (*SCORE_KEYS, "trained")})
+        predicted, fit = trainings[combined.kept[0]][1], runs[combined.kept[0]]["fit"]
+    first = runs[combined.kept[0]]  # with an ensemble the first training, the seed's own (as MMDC's history_)
+    metrics = {"dataset": first["dataset"], "n_images": first["n_images"], "seed": args.seed, "n_init": args.n_init,
+               "combine": args.combine}
+    metrics.update({key: value for key, value in first.items() if key not in metrics and key not in SCORE_KEYS})
     metrics.update(
         fit=fit,  # with an ensemble: k-means' mean squared distance, not comparable with one training's
         seconds_this_process=float(sum(run["seconds_this_process"] for run in runs)),
         seconds_training=float(sum(run["seconds_training"] for run in runs)),
-        restarts=[{"seed": run["seed"], "folder": f"{RESTART_PREFIX}{index}", "fit_score": run["fit"],
-                   "cluster_sizes": sizes[index], "balanced": is_balanced(sizes[index]), "kept": index in kept,
-                   **{key: run[key] for key in ("acc", "nmi", "ari") if key in run}}
-                  for index, run in enumerate(runs)],
+        restarts=[{**record, "folder": f"{RESTART_PREFIX}{index}", **{key: run[key] for key in ("acc", "nmi", "ari") if key in run}}
+                  for index, (record, run) in enumerate(zip(combined.records, runs))],
     )
     history = metrics.pop("history")
     scores = add_scores(metrics, labels, predicted)

@@ -5,6 +5,7 @@ import copy
 import math
 import numbers
 import warnings
+from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -170,6 +171,36 @@ def ensemble_of_embeddings(embeddings: Sequence[np.ndarray], n_clusters: int, se
     return KMeans(n_clusters, n_init=10, random_state=seed).fit(np.concatenate(embeddings, axis=1))
 
 
+@dataclass
+class CombinedRestarts:
+    """How several trainings of one run were combined (:func:`combine_restarts`)."""
+    kept: list[int]  # indices of the trainings kept: the one of the fit rule, or all of them in an ensemble
+    records: list[dict]  # one per training: seed, fit_score, cluster_sizes, balanced, kept
+    labels: Optional[np.ndarray] = None  # ensemble: k-means' clusters (N,) int64; best: None (the kept one's own)
+    centers: Optional[np.ndarray] = None  # ensemble: k-means' centres (k, R*d) float32
+    fit_score: Optional[float] = None  # ensemble: mean squared distance to them (not comparable with one training's)
+
+
+def combine_restarts(seeds: Sequence[int], fit_scores: Sequence[float], cluster_sizes: Sequence[Sequence[int]],
+                     combine: str, embeddings: Optional[Sequence[np.ndarray]] = None, n_clusters: int = 0,
+                     seed: int = 0) -> CombinedRestarts:
+    """Combine R trainings as ``MMDC(n_init=R, combine=...)`` and ``train --n-init R --combine ...`` do, without
+    labels: ``"best"`` keeps :func:`kept_restart`'s; ``"ensemble"`` keeps all and clusters their ``embeddings``
+    (R arrays (N, d)) side by side (:func:`ensemble_of_embeddings` with ``n_clusters`` and the run's ``seed``)."""
+    if combine not in COMBINE_RESTARTS:
+        raise ValueError(f"combine={combine!r} should be one of {', '.join(map(repr, COMBINE_RESTARTS))}.")
+    combined = CombinedRestarts(kept=list(range(len(seeds))) if combine == "ensemble" else
+                                [kept_restart(fit_scores, cluster_sizes)], records=[])
+    combined.records = [{"seed": int(restart_seed), "fit_score": float(fit), "cluster_sizes": list(map(int, sizes)),
+                         "balanced": is_balanced(sizes), "kept": index in combined.kept}
+                        for index, (restart_seed, fit, sizes) in enumerate(zip(seeds, fit_scores, cluster_sizes))]
+    if combine == "ensemble":
+        kmeans = ensemble_of_embeddings(embeddings, n_clusters, seed)
+        combined.labels, combined.centers = kmeans.labels_.astype(np.int64), kmeans.cluster_centers_.astype(np.float32)
+        combined.fit_score = float(kmeans.inertia_ / len(kmeans.labels_))
+    return combined
+
+
 def _image_shape(images: torch.Tensor) -> tuple[int, int, int]:
     """(H, W, C) of a uint8 batch (N, C, H, W)."""
     return (images.shape[2], images.shape[3], images.shape[1])
@@ -313,33 +344,29 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         if ensemble and n_init < 2:
             raise ValueError(f"combine='ensemble' needs n_init >= 2 (or 'auto'), got n_init={n_init}.")
         seed = check_seed(self.seed)
-        runs, fits, sizes, restarts = {}, [], [], []
-        for i, restart_seed in enumerate(restart_seeds(seed, n_init)):
+        seeds = restart_seeds(seed, n_init)
+        runs, fits, sizes = {}, [], []
+        for i, restart_seed in enumerate(seeds):
             config = self._resolve_config(images, seed=restart_seed)
             result = Trainer(config, images, device=self.device, progress=bool(self.verbose)).fit()
             fits.append(result.fit_score)
             sizes.append(np.bincount(result.labels, minlength=self.n_clusters).tolist())
-            restarts.append({"seed": config.seed, "fit_score": result.fit_score, "cluster_sizes": sizes[-1],
-                             "balanced": is_balanced(sizes[-1]), "kept": False})
             runs[i] = (config, result)
             if not ensemble:  # only the best balanced restart so far and the lowest fit so far can still be kept
                 candidates = {kept_restart(fits, sizes), int(np.argmin(fits))}
                 runs = {j: run for j, run in runs.items() if j in candidates}
-        kept = list(runs) if ensemble else [kept_restart(fits, sizes)]
-        for i in kept:
-            restarts[i]["kept"] = True
-        self.config_, result = runs[kept[0]]
+        parts = [runs[i][1].embeddings.numpy() for i in runs] if ensemble else None
+        combined = combine_restarts(seeds, fits, sizes, self.combine, parts, self.n_clusters, seed)
+        self.config_, result = runs[combined.kept[0]]
         if ensemble:
-            parts = [runs[i][1].embeddings.numpy() for i in kept]
-            kmeans, embedding = ensemble_of_embeddings(parts, self.n_clusters, seed), np.concatenate(parts, axis=1)
-            centers, labels = kmeans.cluster_centers_.astype(np.float32), kmeans.labels_.astype(np.int64)
-            fit_score = float(kmeans.inertia_ / len(embedding))
+            embedding = np.concatenate(parts, axis=1)
+            centers, labels, fit_score = combined.centers, combined.labels, combined.fit_score
         else:
             embedding, centers = result.embeddings.numpy(), result.means.numpy()
             labels, fit_score = result.labels, result.fit_score
         self.input_range_ = input_range
-        self.restarts_ = restarts
-        self._models = [runs[i][1].model.eval() for i in kept]
+        self.restarts_ = combined.records
+        self._models = [runs[i][1].model.eval() for i in combined.kept]
         self.device_ = resolve_device(self.device)  # where it was fitted
         self.image_shape_ = _image_shape(images)
         self.cluster_centers_ = centers
@@ -442,5 +469,5 @@ class MMDC(ClusterMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         super().__setstate__(state)
 
 
-__all__ = ["MMDC", "NotFittedError", "auto_refine_epoch", "ensemble_of_embeddings", "images_to_uint8_nchw",
-           "is_balanced", "kept_restart", "restart_seeds"]
+__all__ = ["MMDC", "CombinedRestarts", "NotFittedError", "auto_refine_epoch", "combine_restarts", "ensemble_of_embeddings",
+           "images_to_uint8_nchw", "is_balanced", "kept_restart", "restart_seeds"]

@@ -26,10 +26,12 @@ from .config import with_defaults
 CHECKPOINT_NAME = "checkpoint.pt"
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.json"  # the command line's results: a finished run, also when its checkpoint was deleted
+RESTART_PREFIX = "restart-"  # training i of a run of several lives in OUT/restart-i
+RESTARTS_NAME = "restarts.json"  # which run of several trainings OUT holds: its seed, n_init and combine
 # Everything a run writes into its folder (the trainer: checkpoint and config; the command line: the rest).
 # ``overwrite`` removes them all, so an old run's results never sit beside a new run's checkpoint.
-RUN_FILES = (CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME, "labels.npy", "confusion.png", "clusters.png", "history.png")
-RESTART_PREFIX = "restart-"  # restart i of a run of several trainings lives in OUT/restart-i
+RUN_FILES = (CHECKPOINT_NAME, CONFIG_NAME, METRICS_NAME, "labels.npy", "confusion.png", "clusters.png", "history.png",
+             RESTARTS_NAME)
 
 
 class CheckpointError(ValueError):
@@ -88,61 +90,94 @@ def restart_dir(out_dir: Path, index: int) -> Path:
     return out_dir / f"{RESTART_PREFIX}{index}"
 
 
-def restart_dirs(out_dir: Path) -> list[Path]:
-    """The restart folders in ``out_dir`` that hold a run (``holds_run``), in index order."""
+def restart_folders(out_dir: Path) -> list[Path]:
+    """Every ``restart-<number>`` folder in ``out_dir``, in index order (also one whose training never finished an
+    epoch: only its config.json)."""
     if not out_dir.is_dir():
         return []
     index = lambda path: path.name[len(RESTART_PREFIX):]  # noqa: E731
-    found = [path for path in out_dir.glob(f"{RESTART_PREFIX}*") if index(path).isdigit() and holds_run(path)]
+    found = [path for path in out_dir.glob(f"{RESTART_PREFIX}*") if path.is_dir() and index(path).isdigit()]
     return sorted(found, key=lambda path: int(index(path)))
 
 
-def check_runs_out_dir(out_dir: Path, n_init: int, resume: bool, overwrite: bool) -> None:
-    """``check_out_dir`` for a run of ``n_init`` trainings: one in ``out_dir`` itself, or several, each in its
-    restart folder. Refuses, besides, to mix the two kinds in one folder (``overwrite`` deletes the old run)."""
-    restarts = ", ".join(path.name for path in restart_dirs(out_dir))
-    if n_init == 1:
-        if restarts and not overwrite:
-            raise RunExistsError(
-                f"{out_dir} holds a run of several trainings ({restarts}); continue it with its --n-init and "
-                "--resume, or start afresh, deleting it, with --overwrite"
-            )
-        check_out_dir(out_dir, resume, overwrite)
-        return
+def read_restarts(out_dir: Path) -> Optional[dict]:
+    """The run of several trainings that ``out_dir`` holds, as its restarts.json records it (seed, n_init, combine);
+    None when it holds none. A restart folder without that file (deleted, or unreadable) counts as an unknown run."""
+    try:
+        recorded = json.loads((out_dir / RESTARTS_NAME).read_text())
+        if isinstance(recorded, dict):
+            return recorded
+    except (OSError, ValueError):
+        pass
+    return {} if any(holds_run(folder) or (folder / CONFIG_NAME).exists() for folder in restart_folders(out_dir)) else None
+
+
+def _spelt(run: dict) -> str:
+    return f"--seed {run.get('seed')} --n-init {run.get('n_init')} --combine {run.get('combine')}"
+
+
+def check_runs_out_dir(out_dir: Path, run: dict, resume: bool, overwrite: bool) -> None:
+    """``check_out_dir`` for a run of ``run["n_init"]`` trainings (``run``: its seed, n_init and combine): one in
+    ``out_dir`` itself, or several, each in its restart folder. Refuses, besides, to mix two kinds of run in one
+    folder, or to resume several trainings with another seed, number or combination (``overwrite`` deletes the old
+    run instead)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(20, "the output folder is a file", str(out_dir))
+    several = read_restarts(out_dir)
+    if several is not None and not overwrite:
+        what = f"a run of several trainings ({_spelt(several)})" if several else \
+            f"trainings ({', '.join(path.name for path in restart_folders(out_dir))}) but no {RESTARTS_NAME} saying of which run"
+        if run["n_init"] == 1 or not several:
+            raise RunExistsError(f"{out_dir} holds {what}; " + (f"continue it with {_spelt(several)} --resume, or " if several else "")
+                                 + "start afresh, deleting it, with --overwrite, or choose another output folder")
+        if not resume:
+            raise RunExistsError(f"{out_dir} already holds {what}; continue it with --resume or start afresh, deleting "
+                                 "it, with --overwrite")
+        if {key: several.get(key) for key in run} != run:
+            raise RunExistsError(f"{out_dir} holds {what}, not {_spelt(run)}; continue it with its own flags, or start "
+                                 "afresh, deleting it, with --overwrite, or choose another output folder")
+    if run["n_init"] == 1:
+        check_out_dir(out_dir, resume, overwrite)
+        return
     if holds_run(out_dir) and not overwrite:
         found = CHECKPOINT_NAME if (out_dir / CHECKPOINT_NAME).exists() else METRICS_NAME
         raise RunExistsError(
             f"{out_dir} holds a run of one training ({found}); start afresh, deleting it, with --overwrite, "
             "or choose another output folder"
         )
-    if restarts and not (resume or overwrite):
-        raise RunExistsError(
-            f"{out_dir} already holds a run ({restarts}); continue it with --resume or start afresh, deleting it, "
-            "with --overwrite"
-        )
-    for index in range(n_init):
+    for index in range(run["n_init"]):
         check_out_dir(restart_dir(out_dir, index), resume, overwrite)
 
 
 def remove_run_files(out_dir: Path) -> None:
     """Delete the files a run writes (``RUN_FILES`` and their temporary copies), nothing else."""
-    for name in (*RUN_FILES, f"{CHECKPOINT_NAME}.tmp", f"{CONFIG_NAME}.tmp", f"{METRICS_NAME}.tmp"):
+    for name in (*RUN_FILES, f"{CHECKPOINT_NAME}.tmp", f"{CONFIG_NAME}.tmp", f"{METRICS_NAME}.tmp", f"{RESTARTS_NAME}.tmp"):
         (out_dir / name).unlink(missing_ok=True)
 
 
 def remove_run(out_dir: Path) -> None:
-    """``--overwrite``: delete the run in ``out_dir``, one training's or several's (each restart folder's run
-    files, then the folder if nothing else is left in it); a user's own files stay."""
-    restarts = restart_dirs(out_dir)
-    if not (holds_run(out_dir) or restarts):
+    """``--overwrite``: delete the run in ``out_dir``, one training's or several's (the files a run writes, in the
+    folder and in every restart folder, then each restart folder that is left empty); a user's own files stay."""
+    if not (holds_run(out_dir) or read_restarts(out_dir) is not None):
         return
     remove_run_files(out_dir)
-    for folder in restarts:
+    for folder in restart_folders(out_dir):
         remove_run_files(folder)
         if not any(folder.iterdir()):
             folder.rmdir()
+
+
+def start_runs(out_dir: Path, run: dict, overwrite: bool) -> None:
+    """Before the first training (its settings and data checked): delete the old run (``overwrite``) and, for
+    several trainings, record which run the folder holds (restarts.json: seed, n_init, combine)."""
+    if overwrite:
+        remove_run(out_dir)
+    if run["n_init"] > 1:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            write_atomically(out_dir / RESTARTS_NAME, json.dumps(run))
+        except OSError as error:
+            raise type(error)(error.errno, f"cannot write the output folder ({error.strerror})", str(out_dir)) from None
 
 
 def start_run_dir(out_dir: Path, config_json: str, resume: bool, overwrite: bool, before_writing=None) -> None:

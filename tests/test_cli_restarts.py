@@ -40,6 +40,16 @@ def read(path):
     return json.loads(path.read_text())
 
 
+def refused(result, message: str) -> None:
+    """One line naming the problem, exit status 2."""
+    assert_one_line_error(result, message)
+    assert result.returncode == 2
+
+
+def files_in(folder) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
 def trained_directly(seed: int):
     """The training the command runs for one restart seed, run here with the trainer: (labels, embeddings)."""
     from mmdc_lib.cli import build_parser, resolve_config, subset_indices
@@ -83,6 +93,9 @@ def test_ensemble_is_k_means_on_the_trainings_embeddings_side_by_side(ensemble_r
 def test_best_keeps_the_lowest_fit_among_balanced_trainings_and_its_partition(best_run):
     metrics = read(best_run / "metrics.json")
     restarts = metrics["restarts"]
+    for index, restart in enumerate(restarts):  # the fit scores and sizes the rule saw are each training's own
+        assert restart["fit_score"] == read(best_run / f"restart-{index}" / "metrics.json")["fit"]
+        assert restart["cluster_sizes"] == np.bincount(np.load(best_run / f"restart-{index}" / "labels.npy"), minlength=10).tolist()
     kept = kept_restart([r["fit_score"] for r in restarts], [r["cluster_sizes"] for r in restarts])
     assert [r["kept"] for r in restarts] == [index == kept for index in range(2)]
     assert [r["balanced"] for r in restarts] == [is_balanced(r["cluster_sizes"]) for r in restarts]
@@ -109,49 +122,100 @@ def test_a_run_killed_in_its_second_training_resumes_to_the_uninterrupted_result
 
 
 def copy_run(source, target):
-    """The run's files (not its figures), restart folders included."""
+    """The run's files (not its figures), restart folders included; returns what the target then holds."""
     for path in source.rglob("*"):
         if path.is_file() and path.suffix != ".png":
             (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
             (target / path.relative_to(source)).write_bytes(path.read_bytes())
-    return {str(p.relative_to(target)): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    return files_in(target)
 
 
 def test_a_fresh_run_into_a_folder_holding_trainings_is_refused_and_the_run_kept(ensemble_run, tmp_path):
     before = copy_run(ensemble_run, tmp_path)
     again = run_main("train", *RESTARTS_RUN, "--combine", "ensemble", "--out", str(tmp_path))
-    assert_one_line_error(again, "already holds a run (restart-0, restart-1); continue it with --resume")
+    refused(again, "already holds a run of several trainings (--seed 1 --n-init 2 --combine ensemble); continue it with --resume")
     one = run_main("train", *SMALL_RUN, "--out", str(tmp_path), "--resume")
-    assert_one_line_error(one, "holds a run of several trainings (restart-0, restart-1); continue it with its --n-init")
-    assert {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    refused(one, "continue it with --seed 1 --n-init 2 --combine ensemble --resume, or start afresh")
+    assert files_in(tmp_path) == before
+
+
+@pytest.mark.parametrize("flags", [["--n-init", "3", "--combine", "ensemble"], ["--n-init", "2"],
+                                   ["--n-init", "2", "--combine", "ensemble", "--seed", "2"]])
+def test_resuming_trainings_with_another_number_combination_or_seed_is_refused(ensemble_run, tmp_path, flags):
+    before = copy_run(ensemble_run, tmp_path)
+    result = run_main("train", *SMALL_RUN, *flags, "--out", str(tmp_path), "--resume")
+    refused(result, "holds a run of several trainings (--seed 1 --n-init 2 --combine ensemble), not --seed")
+    assert files_in(tmp_path) == before
+
+
+def test_restart_folders_without_their_record_are_refused(ensemble_run, tmp_path):
+    copy_run(ensemble_run, tmp_path)
+    (tmp_path / "restarts.json").unlink()
+    result = run_main("train", *RESTARTS_RUN, "--combine", "ensemble", "--out", str(tmp_path), "--resume")
+    refused(result, "holds trainings (restart-0, restart-1) but no restarts.json saying of which run")
+
+
+def test_resuming_a_finished_run_of_trainings_trains_nothing_and_keeps_its_results(ensemble_run, tmp_path):
+    copy_run(ensemble_run, tmp_path)
+    earlier = read(tmp_path / "metrics.json")
+    result = run_main("train", *RESTARTS_RUN, "--combine", "ensemble", "--out", str(tmp_path), "--resume")
+    assert result.returncode == 0, result.stderr
+    again = read(tmp_path / "metrics.json")
+    assert {k: v for k, v in again.items() if k != "seconds_this_process"} == \
+        {k: v for k, v in earlier.items() if k != "seconds_this_process"}  # the date and seconds of the training kept
 
 
 def test_several_trainings_are_refused_in_a_folder_holding_one(best_run, tmp_path):
     before = copy_run(best_run / "restart-0", tmp_path)  # one training's run, in the folder itself
     for flags in ([], ["--resume"]):
         result = run_main("train", *RESTARTS_RUN, "--out", str(tmp_path), *flags)
-        assert_one_line_error(result, "holds a run of one training (checkpoint.pt); start afresh, deleting it, with --overwrite")
-    assert {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+        refused(result, "holds a run of one training (checkpoint.pt); start afresh, deleting it, with --overwrite")
+    assert files_in(tmp_path) == before
 
 
 def test_overwrite_deletes_every_training_of_the_old_run_but_not_a_users_own_files(ensemble_run, tmp_path):
     copy_run(ensemble_run, tmp_path)
     (tmp_path / "restart-1" / "notes.txt").write_text("mine")
+    (tmp_path / "restart-2").mkdir()  # a third training killed in its first epoch: its config alone
+    (tmp_path / "restart-2" / "config.json").write_text("{}")
     result = run_cli("train", "--dataset", "digits", "--subset", "100", "--epochs", "1", "--device", "cpu", "--no-progress",
                      "--out", str(tmp_path), "--overwrite")
     assert result.returncode == 0, result.stderr
-    assert not (tmp_path / "restart-0").exists()
+    assert not (tmp_path / "restart-0").exists() and not (tmp_path / "restart-2").exists()
+    assert not (tmp_path / "restarts.json").exists()
     assert [p.name for p in (tmp_path / "restart-1").iterdir()] == ["notes.txt"]
     assert read(tmp_path / "metrics.json")["epochs"] == 1 and "restarts" not in read(tmp_path / "metrics.json")
+
+
+def test_several_trainings_overwrite_one(best_run, tmp_path):
+    copy_run(best_run / "restart-0", tmp_path)
+    result = run_main("train", "--dataset", "digits", "--subset", "100", "--epochs", "1", "--device", "cpu", "--no-progress",
+                      "--n-init", "2", "--out", str(tmp_path), "--overwrite")
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "config.json").exists()
+    assert read(tmp_path / "restarts.json") == {"seed": 0, "n_init": 2, "combine": "best"}
+    assert [r["folder"] for r in read(tmp_path / "metrics.json")["restarts"]] == ["restart-0", "restart-1"]
+
+
+@pytest.mark.parametrize("n_init", ["1", "2"])
+def test_an_overwrite_refused_by_the_trainers_checks_keeps_the_old_run(ensemble_run, tmp_path, n_init):
+    before = copy_run(ensemble_run, tmp_path)
+    result = run_main("train", "--dataset", "digits", "--subset", "5", "--n-init", n_init, "--device", "cpu",
+                      "--no-progress", "--out", str(tmp_path), "--overwrite")
+    refused(result, "n_samples=5 should be >= n_clusters=10")
+    assert files_in(tmp_path) == before
 
 
 @pytest.mark.parametrize("flags,message", [
     (["--n-init", "0"], "--n-init=0 should be >= 1."),
     (["--combine", "ensemble"], "it needs --n-init 2 or more, got --n-init 1"),
 ])
-def test_bad_restart_flags_are_one_line_before_anything_is_written(tmp_path, flags, message):
+def test_bad_restart_flags_are_one_line_before_the_data_loads(tmp_path, monkeypatch, flags, message):
+    from mmdc_lib import cli
+
+    monkeypatch.setattr(cli, "load_dataset", lambda *args, **kwargs: pytest.fail("the data set was loaded"))
     result = run_main("train", *SMALL_RUN, *flags, "--out", str(tmp_path / "run"))
-    assert_one_line_error(result, message)
+    refused(result, message)
     assert not (tmp_path / "run").exists()
 
 

@@ -43,6 +43,19 @@ def run_main(*args: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(["mmdc_lib", *args], status, stdout.getvalue(), stderr.getvalue())
 
 
+def kill_after_epochs(arguments: list, checkpoint: Path, epochs: int = 2, timeout: float = 180) -> int:
+    """Start ``python -m mmdc_lib ARGUMENTS`` and SIGKILL it once ``checkpoint`` holds ``epochs`` finished epochs;
+    returns the epochs it holds then."""
+    process = subprocess.Popen([sys.executable, "-m", "mmdc_lib", *arguments], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and not (checkpoint.exists() and torch.load(checkpoint, weights_only=True)["epoch"] >= epochs):
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    return torch.load(checkpoint, weights_only=True)["epoch"]
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess, pattern: str) -> None:
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
@@ -85,15 +98,7 @@ def test_same_seed_reproduces_the_run_exactly(uninterrupted, tmp_path):
 
 
 def test_run_killed_mid_training_resumes_to_the_uninterrupted_result(uninterrupted, tmp_path):
-    process = subprocess.Popen([sys.executable, "-m", "mmdc_lib", "train", *SMALL_RUN, "--out", str(tmp_path)], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint = tmp_path / "checkpoint.pt"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (checkpoint.exists() and torch.load(checkpoint, weights_only=False)["epoch"] >= 2):
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    killed_at = torch.load(checkpoint, weights_only=False)["epoch"]
+    killed_at = kill_after_epochs(["train", *SMALL_RUN, "--out", str(tmp_path)], tmp_path / "checkpoint.pt")
     assert 2 <= killed_at < 10, "the run should be killed mid-training"
     assert not (tmp_path / "metrics.json").exists()
     resumed = run_cli("train", *SMALL_RUN, "--out", str(tmp_path), "--resume")

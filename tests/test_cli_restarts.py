@@ -1,17 +1,12 @@
 """``train --n-init N [--combine best|ensemble]``: N trainings, each in its restart folder, combined as the estimator
 combines its restarts; resumable training by training; refusals that never mix two runs in one folder."""
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 import torch
 
-from test_cli import ROOT, SMALL_RUN, assert_one_line_error, comparable, run_cli, run_main
+from test_cli import SMALL_RUN, assert_one_line_error, comparable, kill_after_epochs, run_cli, run_main
 
 from mmdc_lib.data import load_dataset
 from mmdc_lib.estimator import ensemble_of_embeddings, images_to_uint8_nchw, is_balanced, kept_restart, restart_seeds
@@ -20,20 +15,21 @@ from mmdc_lib.train import Trainer
 RESTARTS_RUN = [*SMALL_RUN, "--n-init", "2"]  # digits, 300 images, 10 epochs, seed 1
 
 
-@pytest.fixture(scope="module")
-def ensemble_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ensemble")
-    result = run_cli("train", *RESTARTS_RUN, "--combine", "ensemble", "--out", str(out))
+def finished(tmp_path_factory, combine: str):
+    out = tmp_path_factory.mktemp(combine)
+    result = run_cli("train", *RESTARTS_RUN, "--combine", combine, "--out", str(out))
     assert result.returncode == 0, result.stderr
     return out
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(tmp_path_factory):
+    return finished(tmp_path_factory, "ensemble")
 
 
 @pytest.fixture(scope="module")
 def best_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("best")
-    result = run_cli("train", *RESTARTS_RUN, "--out", str(out))
-    assert result.returncode == 0, result.stderr
-    return out
+    return finished(tmp_path_factory, "best")
 
 
 def read(path):
@@ -105,15 +101,9 @@ def test_best_keeps_the_lowest_fit_among_balanced_trainings_and_its_partition(be
 
 
 def test_a_run_killed_in_its_second_training_resumes_to_the_uninterrupted_result(ensemble_run, tmp_path):
-    command = [sys.executable, "-m", "mmdc_lib", "train", *RESTARTS_RUN, "--combine", "ensemble", "--out", str(tmp_path)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint = tmp_path / "restart-1" / "checkpoint.pt"
-    deadline = time.time() + 180
-    while time.time() < deadline and not (checkpoint.exists() and torch.load(checkpoint, weights_only=False)["epoch"] >= 2):
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert 2 <= torch.load(checkpoint, weights_only=False)["epoch"] < 10, "the run should be killed in its second training"
+    command = ["train", *RESTARTS_RUN, "--combine", "ensemble", "--out", str(tmp_path)]
+    killed_at = kill_after_epochs(command, tmp_path / "restart-1" / "checkpoint.pt")
+    assert 2 <= killed_at < 10, "the run should be killed in its second training"
     assert (tmp_path / "restart-0" / "metrics.json").exists() and not (tmp_path / "metrics.json").exists()
     resumed = run_cli("train", *RESTARTS_RUN, "--combine", "ensemble", "--out", str(tmp_path), "--resume")
     assert resumed.returncode == 0, resumed.stderr

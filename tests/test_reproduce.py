@@ -1,15 +1,12 @@
 """``python -m mmdc_lib reproduce``: every run, finished runs skipped, killed runs resumed, failures reported."""
 import csv
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import torch
-
+from test_cli import kill_after_epochs
 from test_data import write_mnist_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,15 +54,9 @@ def test_a_finished_subset_run_is_not_taken_for_the_full_run(tmp_path):
 def test_a_killed_reproduce_resumes_every_run_to_the_uninterrupted_result(tmp_path):
     args = ["--datasets", "digits", "--seeds", "3", "--epochs", "30", "--subset", "400"]
     assert reproduce(*args, "--out", str(tmp_path / "whole")).returncode == 0
-    command = [sys.executable, "-m", "mmdc_lib", "reproduce", "--device", "cpu", "--no-progress", *args, "--out", str(tmp_path / "killed")]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint = tmp_path / "killed" / "digits-seed3" / "checkpoint.pt"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (checkpoint.exists() and torch.load(checkpoint, weights_only=True)["epoch"] >= 2):
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert 2 <= torch.load(checkpoint, weights_only=True)["epoch"] < 30, "the run should be killed mid-training"
+    command = ["reproduce", "--device", "cpu", "--no-progress", *args, "--out", str(tmp_path / "killed")]
+    killed_at = kill_after_epochs(command, tmp_path / "killed" / "digits-seed3" / "checkpoint.pt")
+    assert 2 <= killed_at < 30, "the run should be killed mid-training"
     assert reproduce(*args, "--out", str(tmp_path / "killed")).returncode == 0
     whole = json.loads((tmp_path / "whole" / "digits-seed3" / "metrics.json").read_text())
     resumed = json.loads((tmp_path / "killed" / "digits-seed3" / "metrics.json").read_text())

@@ -262,10 +262,15 @@ def train(args: argparse.Namespace) -> dict:
     return write_run(out, metrics, predicted, scores, images_nhwc, data.class_names)
 
 
-def write_training(out: Path, metrics: dict, predicted: np.ndarray, which: str) -> None:
-    """metrics.json and labels.npy of one training of several (no figures: the combined run has them)."""
+def save_results(out: Path, metrics: dict, predicted: np.ndarray) -> None:
+    """metrics.json (atomically) and labels.npy, the cluster of each image (N,), into ``out``."""
     write_atomically(out / METRICS_NAME, json.dumps(metrics, indent=2))
     np.save(out / "labels.npy", predicted)
+
+
+def write_training(out: Path, metrics: dict, predicted: np.ndarray, which: str) -> None:
+    """The results of one training of several (no figures: the combined run has them); prints its line."""
+    save_results(out, metrics, predicted)
     print(f"{metrics['dataset']} training {which} (seed {metrics['seed']}): {summary_of(metrics)} -> {out}")
 
 
@@ -349,8 +354,7 @@ def summary_of(metrics: dict) -> dict:
 
 def write_run(out: Path, metrics: dict, predicted: np.ndarray, scores, images_nhwc: np.ndarray, class_names) -> dict:
     """metrics.json, labels.npy and the figures of a run into ``out``; prints its summary line."""
-    write_atomically(out / METRICS_NAME, json.dumps(metrics, indent=2))
-    np.save(out / "labels.npy", predicted)
+    save_results(out, metrics, predicted)
     write_figures(out, images_nhwc, predicted, scores, class_names, metrics["history"])
     print(f"{metrics['dataset']} seed {metrics['seed']}: {summary_of(metrics)} -> {out}")
     return metrics

@@ -66,15 +66,23 @@ def holds_run(out_dir: Path) -> bool:
     return (out_dir / CHECKPOINT_NAME).exists() or ((out_dir / METRICS_NAME).exists() and (out_dir / CONFIG_NAME).exists())
 
 
+def _refuse_a_file(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(20, "the output folder is a file", str(out_dir))
+
+
+def _run_file(out_dir: Path) -> str:
+    """The file that shows the run in ``out_dir`` (``holds_run``): its checkpoint, else its metrics."""
+    return CHECKPOINT_NAME if (out_dir / CHECKPOINT_NAME).exists() else METRICS_NAME
+
+
 def check_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> None:
     """Refuse, before any work, an output folder that is a file, that holds a run when neither flag is given,
     or that holds a run's results but no checkpoint for ``resume`` to continue from."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NotADirectoryError(20, "the output folder is a file", str(out_dir))
+    _refuse_a_file(out_dir)
     if holds_run(out_dir) and not (resume or overwrite):
-        found = CHECKPOINT_NAME if (out_dir / CHECKPOINT_NAME).exists() else METRICS_NAME
         raise RunExistsError(
-            f"{out_dir} already holds a run ({found}); continue it with --resume (resume=True) "
+            f"{out_dir} already holds a run ({_run_file(out_dir)}); continue it with --resume (resume=True) "
             "or start afresh, deleting it, with --overwrite (overwrite=True)"
         )
     if resume and not overwrite and holds_run(out_dir) and not (out_dir / CHECKPOINT_NAME).exists():
@@ -121,8 +129,7 @@ def check_runs_out_dir(out_dir: Path, run: dict, resume: bool, overwrite: bool) 
     ``out_dir`` itself, or several, each in its restart folder. Refuses, besides, to mix two kinds of run in one
     folder, or to resume several trainings with another seed, number or combination (``overwrite`` deletes the old
     run instead)."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NotADirectoryError(20, "the output folder is a file", str(out_dir))
+    _refuse_a_file(out_dir)
     several = read_restarts(out_dir)
     if several is not None and not overwrite:
         what = f"a run of several trainings ({_spelt(several)})" if several else \
@@ -140,9 +147,8 @@ def check_runs_out_dir(out_dir: Path, run: dict, resume: bool, overwrite: bool) 
         check_out_dir(out_dir, resume, overwrite)
         return
     if holds_run(out_dir) and not overwrite:
-        found = CHECKPOINT_NAME if (out_dir / CHECKPOINT_NAME).exists() else METRICS_NAME
         raise RunExistsError(
-            f"{out_dir} holds a run of one training ({found}); start afresh, deleting it, with --overwrite, "
+            f"{out_dir} holds a run of one training ({_run_file(out_dir)}); start afresh, deleting it, with --overwrite, "
             "or choose another output folder"
         )
     for index in range(run["n_init"]):

@@ -1,4 +1,5 @@
-"""Wall time of each chapter notebook under nbval (the way CI runs them), one notebook at a time.
+"""Wall time of each chapter notebook under nbval, one notebook at a time in one process with every core (as a
+reader runs a chapter; the test command runs them on pytest-xdist's workers, a core each, beside other files).
 
 Bar (issue 4): all chapters together within 15 minutes on a 2-core CPU.
 Usage: python benchmarks/book_timing.py
@@ -20,7 +21,7 @@ def main() -> int:
     rows, failed = [], False
     for notebook in notebooks:
         start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(notebook.relative_to(ROOT))],
+        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", str(notebook.relative_to(ROOT))],
                                 cwd=ROOT, capture_output=True, text=True)
         seconds = time.perf_counter() - start
         rows.append({"notebook": notebook.name, "seconds": seconds, "passed": result.returncode == 0})

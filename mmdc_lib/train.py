@@ -34,7 +34,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -107,6 +107,20 @@ def kmeans_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
 
 
+def check_images_and_labels(images: Any, labels: Any) -> None:
+    """TypeError or ValueError naming the problem unless ``images`` is a uint8 tensor (N, C, H, W) and ``labels``
+    None or N of them (``MMDC.fit`` takes NumPy arrays of any layout and converts them)."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images should be a torch.Tensor of uint8 (N, C, H, W), got {type(images).__name__}; "
+                        "MMDC.fit takes NumPy arrays (N, H, W[, C]).")
+    if images.dtype != torch.uint8:
+        raise TypeError(f"images should be uint8 (0..255), got {images.dtype}.")
+    if images.ndim != 4:
+        raise ValueError(f"images should be 4-dimensional (N, C, H, W), got shape {tuple(images.shape)}.")
+    if labels is not None and len(labels) != images.shape[0]:
+        raise ValueError(f"{images.shape[0]} images but {len(labels)} labels; they should match one to one.")
+
+
 def check_finite(value: float, what: str) -> None:
     if not math.isfinite(value):
         raise FloatingPointError(f"{what} is {value}")
@@ -153,6 +167,7 @@ class Trainer:
         self.device = resolve_device(device)
         if cuda_graphs:
             check_cuda_graphs(self.device, compile, world_size())
+        check_images_and_labels(images, labels)
         self.images = images.to(self.device)
         self.labels = labels
         self.out_dir = Path(out_dir) if out_dir is not None else None

@@ -367,3 +367,15 @@ def test_the_trainer_draws_its_targets_components_as_target_counts_says(counts):
     else:  # the authors' draw, exactly as before the setting existed: old seeds' runs are unchanged
         expected = torch.randint(10, (103,), generator=generator)
     assert torch.equal(components, expected)
+
+
+@pytest.mark.parametrize("images,labels,error,message", [
+    (np.zeros((20, 1, 8, 8), np.uint8), None, TypeError,
+     r"images should be a torch.Tensor of uint8 \(N, C, H, W\), got ndarray; MMDC.fit takes NumPy arrays"),
+    (torch.zeros(20, 1, 8, 8), None, TypeError, r"images should be uint8 \(0..255\), got torch.float32"),
+    (torch.zeros(20, 8, 8, dtype=torch.uint8), None, ValueError, r"images should be 4-dimensional \(N, C, H, W\), got shape \(20, 8, 8\)"),
+    (torch.zeros(20, 1, 8, 8, dtype=torch.uint8), np.zeros(19), ValueError, "20 images but 19 labels; they should match one to one"),
+])
+def test_trainer_names_what_is_wrong_with_its_images_or_labels(images, labels, error, message):
+    with pytest.raises(error, match=message):
+        Trainer(preset("digits"), images, labels=labels, device="cpu", progress=False)

@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --n-init N: best (default) keeps the training with the lowest fit score among the "
                             "balanced ones; ensemble clusters the N trainings' embeddings side by side with k-means "
                             "(as MMDC(combine=...); no labels either way)")
-    train.add_argument("--out", default=None, help="output folder (default: runs/DATASET-seedS)")
+    train.add_argument("--out", default=None, help="output folder (default: runs/DATASET-seedS; with --n-init N: "
+                                                   "runs/DATASET-seedS-n-init-N-COMBINE)")
     train.add_argument("--data-dir", default=None, help="where the data set lives or is downloaded to (default: ./data; unused for digits, which scikit-learn ships)")
     train.add_argument("--no-download", action="store_true", help="never download; fail if the data is missing")
     train.add_argument("--image-size", type=int, default=None,
@@ -187,6 +188,13 @@ def check_restart_flags(args: argparse.Namespace) -> None:
         raise ValueError(f"--combine ensemble clusters several trainings: it needs --n-init 2 or more, got --n-init {args.n_init}.")
 
 
+def default_out_dir(args: argparse.Namespace) -> Path:
+    """``runs/DATASET-seedS``; a run of several trainings names them and their combination, so that it never
+    meets a run of one (or of another combination) in one folder."""
+    several = f"-n-init-{args.n_init}-{args.combine}" if args.n_init > 1 else ""
+    return Path(f"runs/{args.dataset}-seed{args.seed}{several}")
+
+
 def train(args: argparse.Namespace) -> dict:
     if args.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(DATASETS)}.")
@@ -203,7 +211,7 @@ def train(args: argparse.Namespace) -> dict:
         raise ValueError("--image-size and --skip-bad-images apply to --dataset folder only.")
     if args.image_size is not None and not 2 <= args.image_size <= MAX_IMAGE_SIZE:
         raise ValueError(f"--image-size={args.image_size} should be between 2 and {MAX_IMAGE_SIZE}.")
-    out = Path(args.out or f"runs/{args.dataset}-seed{args.seed}")
+    out = Path(args.out) if args.out else default_out_dir(args)
     run = {"seed": args.seed, "n_init": args.n_init, "combine": args.combine}
     check_runs_out_dir(out, run, args.resume, args.overwrite)  # before loading the data: a forgotten --resume costs nothing
     load = lambda download: load_dataset(  # noqa: E731

@@ -1,6 +1,7 @@
 """``train --n-init N [--combine best|ensemble]``: N trainings, each in its restart folder, combined as the estimator
 combines its restarts; resumable training by training; refusals that never mix two runs in one folder."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -219,3 +220,15 @@ def test_a_projection_of_several_trainings_takes_their_number_times_one(monkeypa
     three = timing.project_command(["train", "--dataset", "digits", "--n-init", "3"], images, "cpu")
     assert (single.seconds, three.seconds) == (80.0, 240.0)
     assert "3 trainings of 8 epochs" in str(three) and "trainings" not in str(single)
+
+
+@pytest.mark.parametrize("flags,folder", [
+    ([], "runs/digits-seed0"),
+    (["--n-init", "3"], "runs/digits-seed0-n-init-3-best"),
+    (["--n-init", "2", "--combine", "ensemble", "--seed", "4"], "runs/digits-seed4-n-init-2-ensemble"),
+])
+def test_the_default_folder_names_several_trainings_and_their_combination(flags, folder):
+    """A run of several trainings never meets a run of one, or of another combination, in its default folder."""
+    from mmdc_lib.cli import build_parser, default_out_dir
+
+    assert default_out_dir(build_parser().parse_args(["train", "--dataset", "digits", *flags])) == Path(folder)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 MAX_WORKERS = 4  # -n auto: one a core, at most this many (each holds torch and, for a notebook, a kernel: ~1 GB)
 # Files of a minute or more on a 2-core machine, longest first (`python -m pytest --durations=0`, 2026-12-01).
 LONGEST_FIRST = (
@@ -22,23 +24,30 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: unknown, and so skipped, with -p no:xdist or without xdist
 def pytest_xdist_auto_num_workers(config) -> int | None:
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None  # xdist's own hook reads it
     return min(MAX_WORKERS, available_cores())
 
 
-def pytest_configure(config) -> None:
-    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")  # set in each worker
-    if workers:
-        threads = max(1, available_cores() // int(workers))
-        os.environ["OMP_NUM_THREADS"] = str(threads)  # the notebooks' kernels and the command-line subprocesses
-        import torch
+def share_the_cores(busy_workers: int) -> int:
+    """Torch threads for this process, one of ``busy_workers`` sharing the cores; also ``OMP_NUM_THREADS`` for the
+    notebooks' kernels and the command-line subprocesses it starts."""
+    threads = max(1, available_cores() // busy_workers)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
 
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
+    return threads
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker collects; all must agree on the order (they do)
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")  # set in each worker, which collects every file
+    if workers:
+        files = [item.nodeid.split("::")[0] for item in items]
+        share_the_cores(min(int(workers), len(set(files)) or 1))  # xdist stops a worker that has no file to run
+        # Every worker sorts alike (a stable sort by file name alone): xdist needs their collections identical.
         rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
-        items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+        order = {id(item): rank.get(path, len(rank)) for item, path in zip(items, files)}
+        items.sort(key=lambda item: order[id(item)])

@@ -27,8 +27,8 @@ from .metrics import NMI_AVERAGING, evaluate_clustering
 from . import reproduce
 from .graphs import check_cuda_graphs
 from .processes import distributed, start_processes, together, world_size
-from .runs import (METRICS_NAME, RESTART_PREFIX, check_runs_out_dir, provenance, read_metrics, restart_dir, start_runs,
-                   write_atomically)
+from .runs import (METRICS_NAME, RESTART_PREFIX, check_runs_out_dir, provenance, read_metrics, read_restarts, restart_dir,
+                   start_runs, write_atomically)
 from .train import Trainer, resolve_device
 
 # What bad input raises, by family: our ValueError/TypeError (CheckpointError and the data errors included),
@@ -190,9 +190,19 @@ def check_restart_flags(args: argparse.Namespace) -> None:
 
 def default_out_dir(args: argparse.Namespace) -> Path:
     """``runs/DATASET-seedS``; a run of several trainings names them and their combination, so that it never
-    meets a run of one (or of another combination) in one folder."""
-    several = f"-n-init-{args.n_init}-{args.combine}" if args.n_init > 1 else ""
-    return Path(f"runs/{args.dataset}-seed{args.seed}{several}")
+    meets a run of one (or of another combination) in one folder.
+
+    ``--resume`` of several trainings whose folder is empty while ``runs/DATASET-seedS``, their default before,
+    holds a run of several is refused, naming that folder: it would start afresh beside the trainings it should
+    continue."""
+    single = Path(f"runs/{args.dataset}-seed{args.seed}")
+    if args.n_init == 1:
+        return single
+    out = Path(f"{single}-n-init-{args.n_init}-{args.combine}")
+    if args.resume and read_restarts(out) is None and read_restarts(single) is not None:
+        raise ValueError(f"{single} holds a run of several trainings (their default folder before {out}); "
+                         f"continue it with --out {single} --resume.")
+    return out
 
 
 def train(args: argparse.Namespace) -> dict:

@@ -6,6 +6,7 @@ The real torchvision loaders download for readers; here (no network) pass
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import pickle
@@ -297,6 +298,47 @@ def _first_missing(path: Path) -> Optional[Path]:
     return missing
 
 
+def _load_torchvision(datasets, name: str, data_dir: Path, download: bool) -> ImageData:
+    """One of torchvision's data sets by our name (``datasets`` is ``torchvision.datasets``)."""
+    if name == "mnist":
+        return _load_mnist_like(datasets.MNIST, name, data_dir, download)
+    if name == "fashion-mnist":
+        return _load_mnist_like(datasets.FashionMNIST, name, data_dir, download)
+    if name == "cifar10":
+        return _load_cifar(datasets.CIFAR10, name, data_dir, download)
+    if name == "cifar100-20":
+        return _load_cifar(datasets.CIFAR100, name, data_dir, download, coarse=True)
+    return _load_stl10(data_dir, download)
+
+
+DOWNLOAD_LOCK = ".download.lock"
+
+
+@contextlib.contextmanager
+def download_lock(data_dir: Path):
+    """Hold ``data_dir/.download.lock`` while a data set may download there: another process downloading into the
+    same folder (two chapters run at once, say) waits, then finds the files complete instead of writing them too.
+    POSIX file locks (``fcntl``: Linux, macOS, Colab); elsewhere no lock."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        fcntl = None
+    handle = None
+    if fcntl is not None:
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            handle = open(data_dir / DOWNLOAD_LOCK, "w")
+        except OSError:  # a read-only folder holding the data: nothing can be downloaded there either
+            handle = None
+    try:
+        if handle is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        yield
+    finally:
+        if handle is not None:
+            handle.close()
+
+
 def load_dataset(
     name: str, data_dir: Optional[str | os.PathLike] = None, download: bool = True,
     image_size: Optional[int] = None, skip_bad: bool = False, progress: Optional[bool] = None,
@@ -320,22 +362,15 @@ def load_dataset(
 
     created = _first_missing(data_dir)  # the folder a failed download would leave behind, empty
     try:
-        if name == "mnist":
-            return _load_mnist_like(datasets.MNIST, name, data_dir, download)
-        if name == "fashion-mnist":
-            return _load_mnist_like(datasets.FashionMNIST, name, data_dir, download)
-        if name == "cifar10":
-            return _load_cifar(datasets.CIFAR10, name, data_dir, download)
-        if name == "cifar100-20":
-            return _load_cifar(datasets.CIFAR100, name, data_dir, download, coarse=True)
-        return _load_stl10(data_dir, download)
+        with download_lock(data_dir) if download else contextlib.nullcontext():
+            return _load_torchvision(datasets, name, data_dir, download)
     except (RuntimeError, urllib.error.URLError, TimeoutError, ConnectionError) as error:
         # No network, a proxy, a server down: urllib's URLError, a timeout or a reset, or torchvision's MNIST
         # loaders' RuntimeError("Error downloading FILE:\nTried MIRROR, got:\nERROR\n...") after every mirror.
         failed_download = download and (not isinstance(error, RuntimeError) or str(error).startswith("Error downloading"))
         if not failed_download:  # torchvision: "Dataset not found or corrupted. You can use download=True ..."
             raise FileNotFoundError(f"{name} not found in {data_dir}: {error}") from None
-        if created is not None and not any(path.is_file() for path in created.rglob("*")):
+        if created is not None and not any(path.is_file() and path.name != DOWNLOAD_LOCK for path in created.rglob("*")):
             shutil.rmtree(created, ignore_errors=True)  # the download made it and left nothing in it
         # the last mirror's error for torchvision's RuntimeError, else urllib's reason
         reason = str(error).rsplit("got:", 1)[-1] if isinstance(error, RuntimeError) else getattr(error, "reason", error)

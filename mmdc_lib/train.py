@@ -112,9 +112,10 @@ def check_images_and_labels(images: Any, labels: Any) -> None:
     None or N of them (``MMDC.fit`` takes NumPy arrays of any layout and converts them)."""
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"images should be a torch.Tensor of uint8 (N, C, H, W), got {type(images).__name__}; "
-                        "MMDC.fit takes NumPy arrays (N, H, W[, C]).")
+                        "mmdc_lib.estimator.images_to_uint8_nchw converts NumPy arrays (N, H, W[, C]).")
     if images.dtype != torch.uint8:
-        raise TypeError(f"images should be uint8 (0..255), got {images.dtype}.")
+        raise TypeError(f"images should be uint8 (0..255), got {images.dtype}; "
+                        "mmdc_lib.estimator.images_to_uint8_nchw converts other ranges.")
     if images.ndim != 4:
         raise ValueError(f"images should be 4-dimensional (N, C, H, W), got shape {tuple(images.shape)}.")
     if labels is not None and len(labels) != images.shape[0]:

@@ -1,7 +1,6 @@
 """``train --n-init N [--combine best|ensemble]``: N trainings, each in its restart folder, combined as the estimator
 combines its restarts; resumable training by training; refusals that never mix two runs in one folder."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -227,8 +226,28 @@ def test_a_projection_of_several_trainings_takes_their_number_times_one(monkeypa
     (["--n-init", "3"], "runs/digits-seed0-n-init-3-best"),
     (["--n-init", "2", "--combine", "ensemble", "--seed", "4"], "runs/digits-seed4-n-init-2-ensemble"),
 ])
-def test_the_default_folder_names_several_trainings_and_their_combination(flags, folder):
+def test_the_default_folder_names_several_trainings_and_their_combination(flags, folder, tmp_path, monkeypatch, capsys):
     """A run of several trainings never meets a run of one, or of another combination, in its default folder."""
-    from mmdc_lib.cli import build_parser, default_out_dir
+    from mmdc_lib.cli import main
 
-    assert default_out_dir(build_parser().parse_args(["train", "--dataset", "digits", *flags])) == Path(folder)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / folder / "restarts.json").write_text('{"seed": 9, "n_init": 5, "combine": "best"}')  # another run
+    (tmp_path / folder / "metrics.json").write_text("{}")
+    status = main(["train", "--dataset", "digits", "--no-progress", "--device", "cpu", *flags])
+    assert status == 2 and f"{folder} " in capsys.readouterr().err  # refused there, before anything loads
+
+
+def test_resuming_several_trainings_names_their_older_default_folder(tmp_path, monkeypatch, capsys):
+    """Runs of several trainings started before their default folder named them are not begun afresh beside it."""
+    from mmdc_lib.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "digits-seed0").mkdir(parents=True)
+    (tmp_path / "runs" / "digits-seed0" / "restarts.json").write_text('{"seed": 0, "n_init": 2, "combine": "best"}')
+    status = main(["train", "--dataset", "digits", "--n-init", "2", "--resume", "--no-progress", "--device", "cpu"])
+    assert status == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: runs/digits-seed0 holds a run of several trainings (their default folder before "
+        "runs/digits-seed0-n-init-2-best); continue it with --out runs/digits-seed0 --resume.")
+    assert not (tmp_path / "runs" / "digits-seed0-n-init-2-best").exists()

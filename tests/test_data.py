@@ -344,3 +344,36 @@ def test_a_corrupt_data_set_found_while_downloading_is_still_named_as_not_found_
     with pytest.raises(FileNotFoundError, match="cifar10 not found in .*Dataset not found or corrupted"):
         load_dataset("cifar10", tmp_path / "cifar10", download=True)
     assert (tmp_path / "cifar10").is_dir()
+
+
+def test_a_download_holds_the_folders_lock_so_another_process_waits_for_it(tmp_path, monkeypatch):
+    """Two chapters run at once (the tests' workers) would otherwise download into one folder together."""
+    import fcntl
+
+    import torchvision
+
+    from mmdc_lib.data import DOWNLOAD_LOCK
+
+    def lock_is_free(folder: Path) -> bool:
+        with open(folder / DOWNLOAD_LOCK, "w") as other:  # another open file: as another process's lock
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                return False
+
+    seen = []
+
+    def downloading(root, *args, download, **kwargs):
+        if download:
+            seen.append(lock_is_free(Path(root)))
+        raise RuntimeError("Dataset not found or corrupted. You can use download=True to download it")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", downloading)
+    with pytest.raises(FileNotFoundError, match="cifar10 not found in"):
+        load_dataset("cifar10", tmp_path / "cifar10", download=True)
+    assert seen == [False] and lock_is_free(tmp_path / "cifar10")  # held while downloading, released after
+    (tmp_path / "read-only").mkdir()
+    with pytest.raises(FileNotFoundError, match="cifar10 not found in"):  # no download: no lock, no file written
+        load_dataset("cifar10", tmp_path / "read-only", download=False)
+    assert not (tmp_path / "read-only" / DOWNLOAD_LOCK).exists()

@@ -371,8 +371,9 @@ def test_the_trainer_draws_its_targets_components_as_target_counts_says(counts):
 
 @pytest.mark.parametrize("images,labels,error,message", [
     (np.zeros((20, 1, 8, 8), np.uint8), None, TypeError,
-     r"images should be a torch.Tensor of uint8 \(N, C, H, W\), got ndarray; MMDC.fit takes NumPy arrays"),
-    (torch.zeros(20, 1, 8, 8), None, TypeError, r"images should be uint8 \(0..255\), got torch.float32"),
+     r"images should be a torch.Tensor of uint8 \(N, C, H, W\), got ndarray; mmdc_lib.estimator.images_to_uint8_nchw "
+     r"converts NumPy arrays"),
+    (torch.zeros(20, 1, 8, 8), None, TypeError, r"images should be uint8 \(0..255\), got torch.float32; .*images_to_uint8_nchw converts other ranges"),
     (torch.zeros(20, 8, 8, dtype=torch.uint8), None, ValueError, r"images should be 4-dimensional \(N, C, H, W\), got shape \(20, 8, 8\)"),
     (torch.zeros(20, 1, 8, 8, dtype=torch.uint8), np.zeros(19), ValueError, "20 images but 19 labels; they should match one to one"),
 ])

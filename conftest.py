@@ -42,6 +42,7 @@ def share_the_cores(busy_workers: int) -> int:
     return threads
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected: the files this worker may run
 def pytest_collection_modifyitems(config, items) -> None:
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")  # set in each worker, which collects every file
     if workers:

@@ -193,13 +193,15 @@ def default_out_dir(args: argparse.Namespace) -> Path:
     meets a run of one (or of another combination) in one folder.
 
     ``--resume`` of several trainings whose folder is empty while ``runs/DATASET-seedS``, their default before,
-    holds a run of several is refused, naming that folder: it would start afresh beside the trainings it should
-    continue."""
+    holds this run (or a run of several it cannot read) is refused, naming that folder: it would start afresh
+    beside the trainings it should continue."""
     single = Path(f"runs/{args.dataset}-seed{args.seed}")
     if args.n_init == 1:
         return single
     out = Path(f"{single}-n-init-{args.n_init}-{args.combine}")
-    if args.resume and read_restarts(out) is None and read_restarts(single) is not None:
+    older = read_restarts(single)
+    this_run = {"seed": args.seed, "n_init": args.n_init, "combine": args.combine}
+    if args.resume and read_restarts(out) is None and older is not None and older in ({}, this_run):
         raise ValueError(f"{single} holds a run of several trainings (their default folder before {out}); "
                          f"continue it with --out {single} --resume.")
     return out

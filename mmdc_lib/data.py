@@ -318,25 +318,39 @@ DOWNLOAD_LOCK = ".download.lock"
 def download_lock(data_dir: Path):
     """Hold ``data_dir/.download.lock`` while a data set may download there: another process downloading into the
     same folder (two chapters run at once, say) waits, then finds the files complete instead of writing them too.
-    POSIX file locks (``fcntl``: Linux, macOS, Colab); elsewhere no lock."""
+    POSIX file locks (``fcntl``: Linux, macOS, Colab); no lock where there are none (Windows) or where the folder
+    cannot hold one (read-only, or a file system that refuses locks)."""
+    handle = _locked_file(data_dir / DOWNLOAD_LOCK)
     try:
-        import fcntl
-    except ImportError:  # Windows
-        fcntl = None
-    handle = None
-    if fcntl is not None:
-        try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-            handle = open(data_dir / DOWNLOAD_LOCK, "w")
-        except OSError:  # a read-only folder holding the data: nothing can be downloaded there either
-            handle = None
-    try:
-        if handle is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
         yield
     finally:
         if handle is not None:
+            handle.close()  # releases the lock
+
+
+def _locked_file(path: Path):
+    """``path`` opened and locked (exclusive), or None where it cannot be. A lock file that its holder deleted
+    (a failed download removes the folder it made) is not taken: the lock is taken again on the path's new file."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return None
+    while True:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "w")
+        except OSError:  # read-only: nothing can be downloaded there either
+            return None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                return handle
+        except FileNotFoundError:  # deleted while this process waited: lock the new one
+            pass
+        except OSError:  # a file system without locks (some network mounts)
             handle.close()
+            return None
+        handle.close()
 
 
 def load_dataset(
@@ -361,9 +375,15 @@ def load_dataset(
     from torchvision import datasets
 
     created = _first_missing(data_dir)  # the folder a failed download would leave behind, empty
+    with download_lock(data_dir) if download else contextlib.nullcontext():  # held until the clean-up is done
+        return _load_or_explain(datasets, name, data_dir, download, created)
+
+
+def _load_or_explain(datasets, name: str, data_dir: Path, download: bool, created: Optional[Path]) -> ImageData:
+    """``_load_torchvision``, its errors named: a data set not found, or a download that failed (whose empty
+    folders, ``created`` by it, are removed)."""
     try:
-        with download_lock(data_dir) if download else contextlib.nullcontext():
-            return _load_torchvision(datasets, name, data_dir, download)
+        return _load_torchvision(datasets, name, data_dir, download)
     except (RuntimeError, urllib.error.URLError, TimeoutError, ConnectionError) as error:
         # No network, a proxy, a server down: urllib's URLError, a timeout or a reset, or torchvision's MNIST
         # loaders' RuntimeError("Error downloading FILE:\nTried MIRROR, got:\nERROR\n...") after every mirror.

@@ -251,3 +251,7 @@ def test_resuming_several_trainings_names_their_older_default_folder(tmp_path, m
         "error: runs/digits-seed0 holds a run of several trainings (their default folder before "
         "runs/digits-seed0-n-init-2-best); continue it with --out runs/digits-seed0 --resume.")
     assert not (tmp_path / "runs" / "digits-seed0-n-init-2-best").exists()
+    (tmp_path / "runs" / "digits-seed0" / "restarts.json").write_text('{"seed": 0, "n_init": 3, "combine": "best"}')
+    status = main(["train", "--dataset", "digits", "--n-init", "2", "--resume", "--subset", "5", "--no-progress",
+                   "--device", "cpu"])  # another run there: not this one's, so this one starts in its own folder
+    assert status == 2 and "n_samples=5 should be >= n_clusters=10" in capsys.readouterr().err

@@ -377,3 +377,32 @@ def test_a_download_holds_the_folders_lock_so_another_process_waits_for_it(tmp_p
     with pytest.raises(FileNotFoundError, match="cifar10 not found in"):  # no download: no lock, no file written
         load_dataset("cifar10", tmp_path / "read-only", download=False)
     assert not (tmp_path / "read-only" / DOWNLOAD_LOCK).exists()
+
+
+def test_a_lock_file_deleted_by_its_holder_is_locked_afresh_and_a_lockless_file_system_goes_on(tmp_path, monkeypatch):
+    """A failed download removes the folder it made, lock file and all, while a second process waits on that file."""
+    import fcntl
+    import os
+    import threading
+
+    from mmdc_lib.data import DOWNLOAD_LOCK, _locked_file
+
+    path = tmp_path / "fresh" / DOWNLOAD_LOCK
+    holder = _locked_file(path)
+    waiter = {}
+    thread = threading.Thread(target=lambda: waiter.setdefault("handle", _locked_file(path)))
+    thread.start()  # blocks on the holder's lock (another open file: as another process)
+    thread.join(timeout=0.5)
+    assert thread.is_alive()
+    path.unlink()
+    path.parent.rmdir()
+    holder.close()
+    thread.join(timeout=10)
+    assert not thread.is_alive() and os.fstat(waiter["handle"].fileno()).st_ino == os.stat(path).st_ino
+    waiter["handle"].close()
+
+    def refused(handle, operation):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", refused)
+    assert _locked_file(path) is None  # no lock, and the load goes on

@@ -188,20 +188,19 @@ def check_restart_flags(args: argparse.Namespace) -> None:
         raise ValueError(f"--combine ensemble clusters several trainings: it needs --n-init 2 or more, got --n-init {args.n_init}.")
 
 
-def default_out_dir(args: argparse.Namespace) -> Path:
+def default_out_dir(args: argparse.Namespace, run: dict) -> Path:
     """``runs/DATASET-seedS``; a run of several trainings names them and their combination, so that it never
     meets a run of one (or of another combination) in one folder.
 
     ``--resume`` of several trainings whose folder is empty while ``runs/DATASET-seedS``, their default before,
-    holds this run (or a run of several it cannot read) is refused, naming that folder: it would start afresh
+    holds ``run`` (or a run of several it cannot read) is refused, naming that folder: it would start afresh
     beside the trainings it should continue."""
     single = Path(f"runs/{args.dataset}-seed{args.seed}")
     if args.n_init == 1:
         return single
     out = Path(f"{single}-n-init-{args.n_init}-{args.combine}")
     older = read_restarts(single)
-    this_run = {"seed": args.seed, "n_init": args.n_init, "combine": args.combine}
-    if args.resume and read_restarts(out) is None and older is not None and older in ({}, this_run):
+    if args.resume and read_restarts(out) is None and older is not None and older in ({}, run):
         raise ValueError(f"{single} holds a run of several trainings (their default folder before {out}); "
                          f"continue it with --out {single} --resume.")
     return out
@@ -223,8 +222,8 @@ def train(args: argparse.Namespace) -> dict:
         raise ValueError("--image-size and --skip-bad-images apply to --dataset folder only.")
     if args.image_size is not None and not 2 <= args.image_size <= MAX_IMAGE_SIZE:
         raise ValueError(f"--image-size={args.image_size} should be between 2 and {MAX_IMAGE_SIZE}.")
-    out = Path(args.out) if args.out else default_out_dir(args)
     run = {"seed": args.seed, "n_init": args.n_init, "combine": args.combine}
+    out = Path(args.out) if args.out else default_out_dir(args, run)
     check_runs_out_dir(out, run, args.resume, args.overwrite)  # before loading the data: a forgotten --resume costs nothing
     load = lambda download: load_dataset(  # noqa: E731
         args.dataset, args.data_dir, download=download, image_size=args.image_size, skip_bad=args.skip_bad_images,

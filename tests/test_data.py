@@ -373,10 +373,10 @@ def test_a_download_holds_the_folders_lock_so_another_process_waits_for_it(tmp_p
     with pytest.raises(FileNotFoundError, match="cifar10 not found in"):
         load_dataset("cifar10", tmp_path / "cifar10", download=True)
     assert seen == [False] and lock_is_free(tmp_path / "cifar10")  # held while downloading, released after
-    (tmp_path / "read-only").mkdir()
+    (tmp_path / "no-download").mkdir()
     with pytest.raises(FileNotFoundError, match="cifar10 not found in"):  # no download: no lock, no file written
-        load_dataset("cifar10", tmp_path / "read-only", download=False)
-    assert not (tmp_path / "read-only" / DOWNLOAD_LOCK).exists()
+        load_dataset("cifar10", tmp_path / "no-download", download=False)
+    assert not (tmp_path / "no-download" / DOWNLOAD_LOCK).exists()
 
 
 def test_a_lock_file_deleted_by_its_holder_is_locked_afresh_and_a_lockless_file_system_goes_on(tmp_path, monkeypatch):
